@@ -1,0 +1,32 @@
+// Helpers every conformance test uses: scaled timeouts, metrics, bounded waits.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace keel::conformance {
+
+// KEEL_TEST_TIMEOUT_MULTIPLIER (>= 1): emulators and sanitizers are slower,
+// so every gross upper bound in a test is multiplied by it. Never scale a
+// "never early" bound.
+int64_t timeout_multiplier();
+inline int64_t scaled_ns(int64_t ns) { return ns * timeout_multiplier(); }
+
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kSec = 1'000'000'000;
+
+// A measured value shown in the matrix cell of this test (e.g. overshoot).
+// Metrics never gate: assert on properties, record numbers.
+void record_metric(const std::string& name, double value, const std::string& unit);
+// A descriptive value (platform description fields).
+void record_info(const std::string& name, const std::string& value);
+
+// Poll pred every ~1 ms until it holds or timeout_ns passes; true if it held.
+bool wait_until(const std::function<bool()>& pred, int64_t timeout_ns);
+
+// The stable ID of a test: "area_primitive.property" → "area.primitive.property";
+// typed suites "area/Type.property" → "area.Type.property".
+std::string test_id(const std::string& suite, const std::string& name);
+
+}  // namespace keel::conformance

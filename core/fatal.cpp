@@ -1,0 +1,17 @@
+#include "core/fatal.h"
+
+#include <cstring>
+
+#include "platform/os.h"
+
+namespace keel::core {
+
+void fatal(const char* msg) noexcept {
+  static const char kPrefix[] = "fatal error: ";
+  os::write_err(kPrefix, sizeof kPrefix - 1);
+  if (msg != nullptr) os::write_err(msg, std::strlen(msg));
+  os::write_err("\n", 1);
+  os::abort_process();
+}
+
+}  // namespace keel::core

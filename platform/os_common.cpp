@@ -1,0 +1,18 @@
+// Target-independent parts of the contract.
+#include "platform/os.h"
+
+namespace keel::os {
+
+const char* error_name(Error e) noexcept {
+  switch (e) {
+    case Error::ok: return "ok";
+    case Error::invalid_argument: return "invalid_argument";
+    case Error::no_resources: return "no_resources";
+    case Error::not_supported: return "not_supported";
+    case Error::no_such_thread: return "no_such_thread";
+    case Error::unknown: return "unknown";
+  }
+  return "unknown";
+}
+
+}  // namespace keel::os

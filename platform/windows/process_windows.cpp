@@ -1,0 +1,39 @@
+// Windows process primitives used by fatal(): raw stderr, immediate death.
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+
+#include "platform/os.h"
+
+namespace keel::os {
+
+void write_err(const char* buf, size_t len) noexcept {
+  // Straight to the OS handle: the CRT's stderr takes a lock that a crashing
+  // thread may already hold. A console shows the bytes in its code page.
+  HANDLE h = GetStdHandle(STD_ERROR_HANDLE);
+  if (h == nullptr || h == INVALID_HANDLE_VALUE || buf == nullptr) return;
+  while (len > 0) {
+    const DWORD chunk = len > (1u << 30) ? (1u << 30) : static_cast<DWORD>(len);
+    DWORD written = 0;
+    // A pipe may take less than asked; 0 bytes accepted means give up, not spin.
+    if (!WriteFile(h, buf, chunk, &written, nullptr) || written == 0) return;
+    buf += written;
+    len -= written;
+  }
+}
+
+void abort_process() noexcept {
+  // Not abort() or exit(): those run CRT/atexit handlers and may show a dialog.
+  // Exit code 3 is what the CRT's abort() reports.
+  TerminateProcess(GetCurrentProcess(), 3);
+  // Termination of the calling process does not return; should it ever fail,
+  // fail fast bypasses every exception handler.
+  RaiseFailFastException(nullptr, nullptr, 0);
+  for (;;) Sleep(INFINITE);
+}
+
+}  // namespace keel::os
