@@ -71,8 +71,11 @@ def cell_text(rec):
         return "**MISSING**", False
     status = rec.get("status")
     ok = rec.get("verdict") == "ok"
-    msg = (rec.get("message") or "").strip().splitlines()
-    msg = msg[0] if msg else ""
+    # GoogleTest messages span lines ("Expected equality...", values, then the
+    # test's own explanation): keep them all, on one line, bounded.
+    msg = " / ".join(l.strip() for l in (rec.get("message") or "").strip().splitlines() if l.strip())
+    if len(msg) > 240:
+        msg = msg[:237] + "..."
     metrics = {k[len("metric."):]: v for k, v in rec.get("metrics", {}).items() if k.startswith("metric.")}
     mtext = ", ".join(f"{k} {v}" for k, v in metrics.items())
     if ok:

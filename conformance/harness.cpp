@@ -301,9 +301,11 @@ int main(int argc, char** argv) {
   int n = int(args.size());
   args.push_back(nullptr);
   ::testing::InitGoogleTest(&n, args.data());
-  // Death tests re-execute this binary; fork()-style death tests are unsafe
-  // once a test has started threads.
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  // Death tests keep GoogleTest's default "fast" style (fork without exec) on
+  // POSIX: "threadsafe" re-executes argv[0], which qemu-user cannot do for a
+  // foreign binary without binfmt_misc. Each test runs in its own process, so
+  // a death statement forks a process that has only the threads its own test
+  // started. (Windows always spawns a child process.)
   (void)rules();  // a malformed expectations file fails at once, before any test
 
   auto* writer = new ResultWriter(death_child ? std::filesystem::path() : std::filesystem::path(results));

@@ -78,9 +78,10 @@ struct ThreadOptions {
 // fn == nullptr or out == nullptr → Error::invalid_argument.
 Error thread_start(Thread* out, ThreadFn fn, void* arg, const ThreadOptions& opts = {}) noexcept;
 
-// Wait for a started thread to finish and release its OS resources. Joining a
-// handle that did not come from thread_start, or twice, is invalid_argument
-// where the OS can tell; a port must never crash on a zero handle.
+// Wait for a started thread to finish and release its OS resources. Only
+// handles from thread_start may be joined, once each; anything else is
+// invalid_argument where the OS can tell (Windows can; a stale pthread_t
+// cannot be detected). A port must never crash on a zero handle.
 Error thread_join(Thread t) noexcept;
 
 // The calling thread: handle and id. thread_id() is cheap and never 0.
@@ -92,7 +93,8 @@ void thread_yield() noexcept;
 
 // Block the calling thread for at least ns nanoseconds of nanotime(): never
 // returns early, survives signals/APCs by sleeping again for the remainder.
-// ns <= 0 with ns == 0 returns at once; ns < 0 sleeps forever (contract rule).
+// ns == 0 returns at once; ns < 0 sleeps forever (the contract's "negative
+// means forever" rule, kept even here so no duration is special-cased).
 void sleep_ns(int64_t ns) noexcept;
 
 // Number of processors this process may run on (affinity-aware), >= 1.

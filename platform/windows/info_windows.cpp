@@ -10,12 +10,9 @@
 #include <string>
 
 #include "platform/os.h"
+#include "platform/windows/win_internal.h"
 
 namespace keel::os {
-
-namespace win {
-const char* sleep_backend_name() noexcept;  // sleep_windows.cpp
-}
 
 namespace {
 
@@ -108,7 +105,8 @@ PlatformInfo platform_info() {
   p.clock_resolution_ns = clock_resolution_ns();
   p.backends = {{"clock", "QueryPerformanceCounter"},
                 {"threads", "win32 _beginthreadex"},
-                {"sleep", win::sleep_backend_name()}};
+                {"sleep", win::sleep_backend_name()},
+                {"thread_cpu_time", "GetThreadTimes (scheduler-tick granularity)"}};
   return p;
 }
 

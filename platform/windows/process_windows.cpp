@@ -28,8 +28,9 @@ void write_err(const char* buf, size_t len) noexcept {
 
 void abort_process() noexcept {
   // Not abort() or exit(): those run CRT/atexit handlers and may show a dialog.
-  // Exit code 3 is what the CRT's abort() reports.
-  TerminateProcess(GetCurrentProcess(), 3);
+  // Exit status 2 as Go's fatal errors and the posix backend (not the CRT
+  // abort()'s 3), so every target reports a fatal error the same way.
+  TerminateProcess(GetCurrentProcess(), 2);
   // Termination of the calling process does not return; should it ever fail,
   // fail fast bypasses every exception handler.
   RaiseFailFastException(nullptr, nullptr, 0);

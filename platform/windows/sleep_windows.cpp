@@ -10,6 +10,7 @@
 
 #include "platform/duration.h"
 #include "platform/os.h"
+#include "platform/windows/win_internal.h"
 
 // Windows 10 1803+. Older SDK headers lack the name.
 #ifndef CREATE_WAITABLE_TIMER_HIGH_RESOLUTION
@@ -17,10 +18,6 @@
 #endif
 
 namespace keel::os {
-
-namespace win {
-const char* sleep_backend_name() noexcept;  // read by info_windows.cpp
-}
 
 namespace {
 
