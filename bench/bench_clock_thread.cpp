@@ -50,4 +50,3 @@ BENCHMARK(BM_floor_std_yield);
 BENCHMARK(BM_thread_start_join);
 BENCHMARK(BM_floor_std_thread_start_join);
 BENCHMARK(BM_thread_cpu_time_self);
-BENCHMARK_MAIN();

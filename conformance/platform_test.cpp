@@ -6,6 +6,7 @@
 #include <string>
 
 #include "conformance/harness.h"
+#include "core/note.h"
 #include "platform/os.h"
 
 namespace kc = keel::conformance;
@@ -27,6 +28,8 @@ TEST(platform_description, print) {
   kc::record_info("cpu", p.cpu_model + " x" + std::to_string(p.cpu_count));
   kc::record_info("clock_resolution", std::to_string(p.clock_resolution_ns) + " ns");
   for (const auto& [group, backend] : p.backends) kc::record_info("backend." + group, backend);
+  kc::record_info("runtime.park_flavour", keel::core::kParkFlavour);
+  std::printf("  runtime:   Note/Lock park on the %s flavour (KEEL_PARK)\n", keel::core::kParkFlavour);
 
   EXPECT_FALSE(p.os.empty());
   EXPECT_FALSE(p.kernel.empty());

@@ -16,6 +16,7 @@
 //    interprets.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -113,6 +114,71 @@ Error thread_get_name(char* buf, size_t cap) noexcept;
 int64_t thread_cpu_time_ns(const Thread& t) noexcept;
 
 // ---------------------------------------------------------------------------
+// Group 3: parking, address-wait family (futex / WaitOnAddress / ulock)
+// ---------------------------------------------------------------------------
+enum class WaitResult : int32_t {
+  woken,      // returned because of a wake — or spuriously: callers re-check
+  timed_out,  // the deadline (now + timeout_ns at the call) passed by nanotime()
+  mismatch,   // *addr != expected at the time of the call: returned at once
+};
+const char* wait_result_name(WaitResult r) noexcept;
+
+// Block while *addr == expected, for at most timeout_ns (negative: forever,
+// 0: check the value and return mismatch or timed_out without blocking).
+// Spurious "woken" returns are allowed; an early "timed_out" is not — a port
+// whose OS wait can end early loops for the remainder. The comparison and the
+// sleep are atomic with respect to futex_wake on the same address.
+WaitResult futex_wait(std::atomic<uint32_t>* addr, uint32_t expected, int64_t timeout_ns) noexcept;
+
+// Wake up to n threads blocked in futex_wait on addr (n >= 1). n == 1 wakes
+// at most one; a port without counted wakes (WaitOnAddress) wakes all for
+// n > 1. Never wakes a waiter on another address.
+constexpr int kWakeAll = 0x7fffffff;
+void futex_wake(std::atomic<uint32_t>* addr, int n) noexcept;
+
+// ---------------------------------------------------------------------------
+// Group 4: parking, semaphore family (POSIX sem_t / Win32 / Mach)
+// ---------------------------------------------------------------------------
+// A counting semaphore, used one per thread by the semaphore flavour of the
+// core. A post with no waiter is remembered (the count goes up).
+struct Sema {
+  uintptr_t handle = 0;
+  bool valid() const noexcept { return handle != 0; }
+};
+enum class SemaResult : int32_t { acquired, timed_out };
+
+Error sema_create(Sema* out) noexcept;
+void sema_destroy(Sema s) noexcept;
+// Decrement the count, waiting up to timeout_ns for it to become positive
+// (negative: forever; 0: try). Signals and APCs never surface: the port
+// retries them against the same deadline, and never reports timed_out early.
+SemaResult sema_wait(Sema s, int64_t timeout_ns) noexcept;
+void sema_post(Sema s) noexcept;
+
+// ---------------------------------------------------------------------------
+// Group 5: memory
+// ---------------------------------------------------------------------------
+size_t page_size() noexcept;           // the VM page size
+size_t alloc_granularity() noexcept;   // alignment of mem_reserve (64 KiB on Windows, a page elsewhere)
+
+// Reserve address space: no access, no commit charge, no resident pages.
+// size is rounded up to the granularity. nullptr on failure.
+void* mem_reserve(size_t size) noexcept;
+// Make [p, p+size) (page-aligned, inside a reservation) readable and
+// writable. Fresh or previously decommitted pages read as zero.
+Error mem_commit(void* p, size_t size) noexcept;
+// Return the pages to the reserved state: contents discarded, resident memory
+// freed, any access faults until committed again.
+Error mem_decommit(void* p, size_t size) noexcept;
+// Make pages inaccessible for good (a guard page): every access faults, not
+// only the first (Windows PAGE_GUARD is one-shot, so ports use no-access).
+Error mem_guard(void* p, size_t size) noexcept;
+// Release a whole reservation: p and size exactly as reserved.
+Error mem_release(void* p, size_t size) noexcept;
+// The process's resident memory (RSS / working set) in bytes, or -1.
+int64_t resident_memory_bytes() noexcept;
+
+// ---------------------------------------------------------------------------
 // Process
 // ---------------------------------------------------------------------------
 // Write raw bytes to standard error: no allocation, no lock, async-signal-safe.
@@ -125,6 +191,8 @@ void write_err(const char* buf, size_t len) noexcept;
 // Group 10: capabilities and platform description
 // ---------------------------------------------------------------------------
 struct Caps {
+  bool futex = false;               // the address-wait family (group 3) is implemented
+  bool sema = false;                // the semaphore family (group 4) is implemented
   bool thread_cpu_time = false;     // thread_cpu_time_ns works for any live thread
   bool thread_names = false;        // thread_set_name / thread_get_name work
   size_t thread_name_max = 0;       // longest name kept, in bytes, without the NUL

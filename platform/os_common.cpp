@@ -15,4 +15,13 @@ const char* error_name(Error e) noexcept {
   return "unknown";
 }
 
+const char* wait_result_name(WaitResult r) noexcept {
+  switch (r) {
+    case WaitResult::woken: return "woken";
+    case WaitResult::timed_out: return "timed_out";
+    case WaitResult::mismatch: return "mismatch";
+  }
+  return "unknown";
+}
+
 }  // namespace keel::os

@@ -22,6 +22,8 @@ std::string sysctl_string(const char* name) {
 const Caps& caps() noexcept {
   static const Caps c = [] {
     Caps k;
+    k.futex = true;
+    k.sema = true;
     k.thread_cpu_time = true;
     k.thread_names = true;
     k.thread_name_max = 63;
@@ -53,6 +55,9 @@ PlatformInfo platform_info() {
       {"threads", "pthreads + pthread_threadid_np"},
       {"sleep", "nanosleep loop to a CLOCK_UPTIME_RAW deadline"},
       {"thread_cpu_time", "thread_info(THREAD_BASIC_INFO), microseconds"},
+      {"park.address", "os_sync_wait_on_address, else __ulock_wait2 / __ulock_wait"},
+      {"park.sema", "Mach semaphore_timedwait"},
+      {"memory", "mmap PROT_NONE, mprotect, MAP_FIXED remap"},
   };
   return p;
 }

@@ -41,6 +41,8 @@ std::string read_key(const char* path, const char* key, char sep) {
 const Caps& caps() noexcept {
   static const Caps c = [] {
     Caps k;
+    k.futex = true;
+    k.sema = true;
     k.thread_cpu_time = true;
     k.thread_names = true;
     k.thread_name_max = 15;
@@ -80,6 +82,9 @@ PlatformInfo platform_info() {
       {"threads", "pthreads + gettid"},
       {"sleep", "clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)"},
       {"thread_cpu_time", "per-thread CPU clock from tid"},
+      {"park.address", "futex(2) private, FUTEX_WAIT_BITSET absolute CLOCK_MONOTONIC"},
+      {"park.sema", "POSIX sem_t, sem_clockwait(CLOCK_MONOTONIC)"},
+      {"memory", "mmap PROT_NONE|MAP_NORESERVE, mprotect, MAP_FIXED remap"},
   };
   return p;
 }

@@ -82,6 +82,8 @@ const char* arch() noexcept {
 const Caps& caps() noexcept {
   static const Caps c = [] {
     Caps r;
+    r.futex = true;  // park_waitonaddress.cpp
+    r.sema = true;   // sema_win32.cpp
     r.thread_cpu_time = true;
     char probe[1];
     r.thread_names = thread_get_name(probe, sizeof probe) != Error::not_supported;
@@ -106,7 +108,10 @@ PlatformInfo platform_info() {
   p.backends = {{"clock", "QueryPerformanceCounter"},
                 {"threads", "win32 _beginthreadex"},
                 {"sleep", win::sleep_backend_name()},
-                {"thread_cpu_time", "GetThreadTimes (scheduler-tick granularity)"}};
+                {"thread_cpu_time", "GetThreadTimes (scheduler-tick granularity)"},
+                {"park.address", "WaitOnAddress"},
+                {"park.sema", "Win32 semaphore (alertable wait)"},
+                {"memory", "VirtualAlloc reserve/commit, PAGE_NOACCESS guard"}};
   return p;
 }
 
