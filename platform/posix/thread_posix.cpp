@@ -20,17 +20,24 @@ struct StartBlock {
   ThreadFn fn;
   void* arg;
   const char* name;
-  // The child publishes its kernel id last; after that it never touches the
-  // block, so the parent may free it as soon as it reads a nonzero id.
   std::atomic<uint64_t> tid{0};
+  std::atomic<uint32_t> ready{0};  // futex word: 1 once tid is published
+  std::atomic<int> refs{2};        // parent and child; the last one out frees the block
 };
+
+void release(StartBlock* b) {
+  if (b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete b;
+}
 
 void* thread_entry(void* p) {
   auto* b = static_cast<StartBlock*>(p);
   ThreadFn fn = b->fn;
   void* arg = b->arg;
   if (b->name != nullptr) thread_set_name(b->name);
-  b->tid.store(posix::kernel_tid_self(), std::memory_order_release);
+  b->tid.store(posix::kernel_tid_self(), std::memory_order_relaxed);
+  b->ready.store(1, std::memory_order_release);
+  futex_wake(&b->ready, 1);
+  release(b);
   fn(arg);
   return nullptr;
 }
@@ -59,13 +66,11 @@ Error thread_start(Thread* out, ThreadFn fn, void* arg, const ThreadOptions& opt
     return rc == EAGAIN ? Error::no_resources : Error::unknown;
   }
   // The kernel id is only knowable from inside the new thread on Linux; wait
-  // for it so a caller can use the handle (CPU clock, signals) at once.
-  uint64_t tid;
-  for (int spins = 0; (tid = b->tid.load(std::memory_order_acquire)) == 0; ++spins) {
-    if (spins < 64) sched_yield();
-    else sleep_ns(20'000);
-  }
-  delete b;
+  // for it (parked, not spinning) so a caller can use the handle (CPU clock,
+  // signals) at once.
+  while (b->ready.load(std::memory_order_acquire) == 0) futex_wait(&b->ready, 0, -1);
+  const uint64_t tid = b->tid.load(std::memory_order_relaxed);
+  release(b);
   out->native = posix::to_word(t);
   out->id = tid;
   out->aux = posix::thread_aux(t);
