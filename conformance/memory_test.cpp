@@ -120,3 +120,12 @@ TEST(memory_commit, rejects_bad_input) {
   EXPECT_EQ(os::mem_guard(p + 3, ps), os::Error::invalid_argument);
   EXPECT_EQ(os::mem_release(p, 4 * ps), os::Error::ok);
 }
+
+TEST(memory_mappings, budget_reported) {
+  const int64_t n = os::max_memory_mappings();
+  kc::record_metric("max_mappings", double(n), "");
+  EXPECT_TRUE(n == -1 || n > 0) << n;
+  if (os::platform_info().os == "Linux") {
+    EXPECT_GT(n, 0) << "Linux always has vm.max_map_count";
+  }
+}

@@ -177,6 +177,10 @@ Error mem_guard(void* p, size_t size) noexcept;
 Error mem_release(void* p, size_t size) noexcept;
 // The process's resident memory (RSS / working set) in bytes, or -1.
 int64_t resident_memory_bytes() noexcept;
+// How many separate memory mappings the OS lets this process have, or -1 when
+// it sets no such limit (or cannot tell). Linux: vm.max_map_count. The core
+// spends this budget on stack guard pages (each guarded stack costs two).
+int64_t max_memory_mappings() noexcept;
 
 // ---------------------------------------------------------------------------
 // Process

@@ -12,4 +12,8 @@ int64_t resident_memory_bytes() noexcept {
   return int64_t(info.resident_size);
 }
 
+// XNU has no per-process limit on VM map entries comparable to Linux's
+// vm.max_map_count.
+int64_t max_memory_mappings() noexcept { return -1; }
+
 }  // namespace keel::os

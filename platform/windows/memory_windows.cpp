@@ -126,4 +126,8 @@ int64_t resident_memory_bytes() noexcept {
   return static_cast<int64_t>(pmc.WorkingSetSize);
 }
 
+// Windows has no limit on the number of VADs (reservations) per process
+// beyond address space and commit charge.
+int64_t max_memory_mappings() noexcept { return -1; }
+
 }  // namespace keel::os
