@@ -7,6 +7,7 @@
 #include <string>
 
 #include "platform/os.h"
+#include "platform/poller_internal.h"
 
 namespace keel::os {
 namespace {
@@ -80,6 +81,7 @@ PlatformInfo platform_info() {
       {"threads", "pthreads + gettid"},
       {"sleep", "clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)"},
       {"thread_cpu_time", "per-thread CPU clock from tid"},
+      {"poller", detail::poller_banner()},
   };
   return p;
 }
