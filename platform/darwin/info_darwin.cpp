@@ -6,6 +6,7 @@
 #include <string>
 
 #include "platform/os.h"
+#include "platform/poller_internal.h"
 
 namespace keel::os {
 namespace {
@@ -53,6 +54,7 @@ PlatformInfo platform_info() {
       {"threads", "pthreads + pthread_threadid_np"},
       {"sleep", "nanosleep loop to a CLOCK_UPTIME_RAW deadline"},
       {"thread_cpu_time", "thread_info(THREAD_BASIC_INFO), microseconds"},
+      {"poller", detail::poller_banner()},
   };
   return p;
 }
