@@ -10,6 +10,7 @@
 #include <string>
 
 #include "platform/os.h"
+#include "platform/poller_internal.h"
 #include "platform/windows/win_internal.h"
 
 namespace keel::os {
@@ -106,7 +107,8 @@ PlatformInfo platform_info() {
   p.backends = {{"clock", "QueryPerformanceCounter"},
                 {"threads", "win32 _beginthreadex"},
                 {"sleep", win::sleep_backend_name()},
-                {"thread_cpu_time", "GetThreadTimes (scheduler-tick granularity)"}};
+                {"thread_cpu_time", "GetThreadTimes (scheduler-tick granularity)"},
+                {"poller", detail::poller_banner()}};
   return p;
 }
 
