@@ -182,8 +182,9 @@ uint32_t translate(short r) noexcept {
 Error poll(Poller* p, int64_t timeout_ns, PollEvent* out, int max, int* n) noexcept {
   State* s = st(p);
   const int64_t deadline = timeout_ns > 0 ? deadline_after(nanotime(), timeout_ns) : 0;
-  std::vector<pollfd> pfds;
-  std::vector<std::pair<int, uint32_t>> snap;  // slot, gen for pfds[i + 1]
+  // Per thread, so a steady-state poll allocates nothing.
+  thread_local std::vector<pollfd> pfds;
+  thread_local std::vector<std::pair<int, uint32_t>> snap;  // slot, gen for pfds[i + 1]
   int64_t left = timeout_ns;
   for (;;) {
     pfds.clear();
