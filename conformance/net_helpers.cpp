@@ -233,7 +233,12 @@ int64_t send_some(IoHandle h, const void* buf, size_t len) {
   const int r = ::send(S(h), static_cast<const char*>(buf), static_cast<int>(len), 0);
 #else
   ssize_t r;
-  do r = ::send(S(h), buf, len, MSG_NOSIGNAL);
+#if defined(MSG_NOSIGNAL)
+  constexpr int kFlags = MSG_NOSIGNAL;
+#else
+  constexpr int kFlags = 0;  // Darwin: SIGPIPE is ignored by init()
+#endif
+  do r = ::send(S(h), buf, len, kFlags);
   while (r < 0 && errno == EINTR);
 #endif
   if (r >= 0) return r;

@@ -122,10 +122,19 @@ Error poll(Poller* p, int64_t timeout_ns, PollEvent* out, int max, int* n) noexc
         woken = true;
         continue;
       }
-      out[k].token = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(evs[i].udata));
-      out[k].events = translate(evs[i]);
-      out[k].op = nullptr;
-      ++k;
+      // The read and write knotes of one fd fire as two kevents; report one
+      // event per registration per poll, as epoll does (a refused connect
+      // raises EOF on both and must read as one error, not two).
+      const uint64_t token = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(evs[i].udata));
+      int j = 0;
+      while (j < k && out[j].token != token) ++j;
+      if (j == k) {
+        out[k].token = token;
+        out[k].events = 0;
+        out[k].op = nullptr;
+        ++k;
+      }
+      out[j].events |= translate(evs[i]);
     }
     *n = k;
     if (k > 0 || woken || timeout_ns == 0) return Error::ok;
