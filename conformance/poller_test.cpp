@@ -4,6 +4,7 @@
 // net_helpers (127.0.0.1 only).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cstring>
@@ -480,15 +481,24 @@ TYPED_TEST(poller, zero_timeout_returns_ready_at_once) {
   ASSERT_EQ(os::poller_open(&this->p, pr.a, tok), os::Error::ok);
   this->settle();
   ASSERT_EQ(net::send_some(pr.b, "r", 1), 1);
-  os::sleep_ns(50 * kc::kMs);  // the byte has arrived and the OS has noticed
-  t0 = os::nanotime();
-  std::vector<os::PollEvent> got = this->poll_once(0);
-  const int64_t took = os::nanotime() - t0;
+  // Wait until the byte has arrived and the OS has noticed (synchronous on
+  // Linux loopback; Wine's server completes AFD polls asynchronously), then
+  // every poll(0) must return at once, and one of the first must carry it.
+  os::sleep_ns(50 * kc::kMs);
   bool readable = false;
-  for (const os::PollEvent& e : got) readable |= e.token == tok && (e.events & os::poll_readable);
-  EXPECT_TRUE(readable) << "poll(0) did not return the ready socket";
-  EXPECT_LT(took, kc::scaled_ns(50 * kc::kMs));
-  kc::record_metric("poll0_cost", double(took) / 1e3, "us");
+  int attempts = 0;
+  int64_t slowest = 0;
+  while (!readable && attempts < 20) {
+    if (attempts++ > 0) os::sleep_ns(10 * kc::kMs);
+    t0 = os::nanotime();
+    std::vector<os::PollEvent> got = this->poll_once(0);
+    slowest = std::max(slowest, os::nanotime() - t0);
+    for (const os::PollEvent& e : got) readable |= e.token == tok && (e.events & os::poll_readable);
+  }
+  EXPECT_TRUE(readable) << "poll(0) never returned the ready socket";
+  EXPECT_LT(slowest, kc::scaled_ns(50 * kc::kMs)) << "poll(0) blocked";
+  kc::record_metric("poll0_cost", double(slowest) / 1e3, "us");
+  kc::record_metric("poll0_calls_until_event", attempts, "");
 }
 
 namespace {
