@@ -39,4 +39,25 @@ constexpr int64_t deadline_after(int64_t base, int64_t delta) noexcept {
   return base + delta;
 }
 
+// A poll-style timeout in milliseconds (poll, epoll_wait, WSAPoll,
+// GetQueuedCompletionStatusEx): negative → forever_ms (the OS's "infinite"),
+// 0 → 0, otherwise ceil(ns / 1 ms) saturated at max_ms, which must be below
+// forever_ms so a long finite wait never turns into an infinite one.
+constexpr int64_t poll_timeout_ms(int64_t ns, int64_t max_ms, int64_t forever_ms) noexcept {
+  return ns < 0 ? forever_ms : ns_to_ms_ceil(ns, max_ms);
+}
+
+// A relative timespec for ns >= 0 with the seconds capped at max_sec (Darwin's
+// kevent rejects tv_sec above 10^8 with EINVAL). A capped wait ends early on
+// purpose; the caller loops until its deadline.
+struct SecNsec {
+  int64_t sec;
+  int64_t nsec;
+};
+constexpr SecNsec ns_to_timespec_capped(int64_t ns, int64_t max_sec) noexcept {
+  if (ns <= 0) return {0, 0};
+  if (ns / 1'000'000'000 >= max_sec) return {max_sec, 0};
+  return {ns / 1'000'000'000, ns % 1'000'000'000};
+}
+
 }  // namespace keel::os

@@ -183,6 +183,160 @@ int64_t resident_memory_bytes() noexcept;
 int64_t max_memory_mappings() noexcept;
 
 // ---------------------------------------------------------------------------
+// Group 6: poller
+// ---------------------------------------------------------------------------
+// The OS side of the netpoller: a set of I/O handles, each registered once
+// with a 64-bit token, and a blocking poll that returns events carrying those
+// tokens. Several mechanisms may be built into one binary (Linux: epoll and
+// poll(2); Darwin: kqueue and poll(2); Windows: an IOCP with AFD readiness),
+// so a poller is an object of a chosen kind. docs/PORTING.md ("Group 6")
+// gives the event semantics every kind must provide.
+enum class PollerKind : uint8_t { epoll, kqueue, iocp, poll };
+inline constexpr PollerKind kAllPollerKinds[] = {PollerKind::epoll, PollerKind::kqueue, PollerKind::iocp,
+                                                  PollerKind::poll};
+const char* poller_kind_name(PollerKind k) noexcept;  // "epoll", "kqueue", "iocp", "poll"
+
+// The kinds compiled in for this target, the default (KEEL_POLLER) first.
+struct PollerKindList {
+  const PollerKind* kinds;
+  size_t count;
+  const PollerKind* begin() const noexcept { return kinds; }
+  const PollerKind* end() const noexcept { return kinds + count; }
+};
+PollerKindList pollers_built() noexcept;
+bool poller_built(PollerKind k) noexcept;
+PollerKind poller_default() noexcept;  // the runtime's choice, set at configure time by KEEL_POLLER
+
+// What a kind's mechanism is like. Core reads these; it never asks which OS.
+struct PollerTraits {
+  bool edge_triggered = false;  // the OS reports transitions itself (epoll EPOLLET, kqueue EV_CLEAR)
+  bool needs_arm = false;       // a direction stays quiet after an event until poller_arm (poll, AFD)
+  bool completion_ops = false;  // poller_submit/poller_cancel work (Windows IOCP)
+  const char* mechanism = "";   // one line for the platform banner
+};
+PollerTraits poller_traits(PollerKind k) noexcept;
+
+// An I/O handle: a file descriptor (POSIX) or a SOCKET (Windows), widened.
+using IoHandle = uintptr_t;
+inline constexpr IoHandle kInvalidIoHandle = ~IoHandle(0);
+inline constexpr IoHandle io_handle_from_fd(int fd) noexcept { return static_cast<IoHandle>(static_cast<intptr_t>(fd)); }
+
+// Tokens. A backend returns, verbatim, all 64 bits of the token given to
+// poller_open (UINT64_MAX is reserved). core packs a key (pollDesc index or
+// pointer bits) and a sequence tag that it bumps every time the descriptor is
+// opened or closed: an event whose tag is not the descriptor's current tag is
+// stale — it was meant for a predecessor that used the same handle value — and
+// is dropped (Go #59545). The layout is core's convention, kept here so tests
+// and core agree; no backend looks inside a token.
+inline constexpr int kPollTagBits = 20;
+inline constexpr uint64_t kPollTagMask = (uint64_t(1) << kPollTagBits) - 1;
+inline constexpr uint64_t kPollReservedToken = ~uint64_t(0);
+constexpr uint64_t poll_token(uint64_t key, uint32_t tag) noexcept {
+  return (key << kPollTagBits) | (uint64_t(tag) & kPollTagMask);
+}
+constexpr uint64_t poll_token_key(uint64_t token) noexcept { return token >> kPollTagBits; }
+constexpr uint32_t poll_token_tag(uint64_t token) noexcept { return uint32_t(token & kPollTagMask); }
+
+// Event bits. A backend maps the OS's bits one to one and adds none of its
+// own: waking readers on error or hangup is core's decision, not the port's.
+enum PollEventBits : uint32_t {
+  poll_readable = 1u << 0,     // a read (or accept) is worth trying: data, a connection, or EOF
+  poll_writable = 1u << 1,     // a write (or a finished connect) is worth trying
+  poll_error = 1u << 2,        // the handle has a pending error (RST, failed connect)
+  poll_hangup = 1u << 3,       // the connection is closed (both directions, or reset)
+  poll_read_closed = 1u << 4,  // the peer shut down its sending side (FIN); buffered data is still readable
+  poll_completed = 1u << 5,    // an operation from poller_submit finished (PollEvent::op says which)
+};
+
+struct IoOp;
+
+struct PollEvent {
+  uint64_t token = 0;    // the registration's token, or the IoOp's token for a completion
+  uint32_t events = 0;   // PollEventBits
+  IoOp* op = nullptr;    // the finished operation when events has poll_completed
+};
+
+enum class PollDir : uint8_t { read = 1, write = 2 };
+
+namespace detail {
+struct PollerOps;
+}
+
+// A poller. Plain data owned by whoever called poller_init; destroy it with
+// poller_destroy. Not copyable in meaning: copies alias the same OS objects.
+struct Poller {
+  PollerKind kind = PollerKind::poll;
+  const detail::PollerOps* ops = nullptr;  // the kind's backend
+  void* state = nullptr;                   // backend-private
+};
+
+// Create a poller of the given kind: not_supported if that kind is not built
+// for this target, no_resources if the OS refuses.
+Error poller_init(Poller* p, PollerKind kind) noexcept;
+// Release the poller's OS objects. No poll may be running; submitted
+// operations must have completed (been returned by poller_poll) first.
+void poller_destroy(Poller* p) noexcept;
+
+// Register handle h once, for read and write readiness, edge-triggered, with
+// token. Opening a handle value that is already registered replaces the token
+// (the old handle was closed without poller_close and the value reused).
+// Errors: invalid_argument for a bad or closed handle or the reserved token,
+// not_supported for a handle this mechanism cannot poll (e.g. a regular file
+// under epoll), no_resources.
+Error poller_open(Poller* p, IoHandle h, uint64_t token) noexcept;
+// Deregister h. Call it before closing h. invalid_argument if h is not
+// registered. Closing a handle without poller_close is tolerated: no event is
+// reported for it afterwards, except possibly stale ones (see the tag above).
+Error poller_close(Poller* p, IoHandle h) noexcept;
+// The caller saw "would block" in direction dir: report that direction's next
+// readiness. A no-op on edge-triggered kinds; on kinds with needs_arm, a
+// direction that produced an event stays quiet until it is armed again (the
+// other direction is unaffected: arming read never produces a writable event).
+Error poller_arm(Poller* p, IoHandle h, PollDir dir) noexcept;
+
+// Wait up to timeout_ns (negative: forever, 0: do not block) for events and
+// store at most max of them in out; *n is how many. Returns with *n == 0 when
+// the timeout passed (never early, as nanotime() measures it) or after
+// poller_wake. Each readiness transition is reported once. May run on several
+// threads at once; each event goes to one of them.
+Error poller_poll(Poller* p, int64_t timeout_ns, PollEvent* out, int max, int* n) noexcept;
+// Make one running poller_poll return, or the next one if none is running.
+// Callable from any thread; wakes that arrive before a poll returns coalesce
+// into one return.
+Error poller_wake(Poller* p) noexcept;
+
+// Completion-model operations (PollerTraits::completion_ops; Windows IOCP).
+// The caller owns the IoOp. After poller_submit returns ok, exactly one event
+// with poll_completed and op == this IoOp is returned by poller_poll, even if
+// the operation finished at once or was cancelled; until then the IoOp must
+// stay alive and unmoved (the OS writes into it). On an error return no
+// completion comes.
+enum class IoOpKind : uint8_t { recv, send, accept, connect };
+struct IoOp {
+  // in
+  IoOpKind kind = IoOpKind::recv;
+  IoHandle handle = kInvalidIoHandle;         // the socket (accept: the listening socket)
+  uint64_t token = 0;                         // returned in the completion event
+  void* buf = nullptr;                        // recv/send data
+  uint32_t len = 0;
+  IoHandle accept_handle = kInvalidIoHandle;  // accept: a fresh socket of the listener's family
+  unsigned char addr[32] = {};                // connect: a sockaddr (the socket must already be bound)
+  uint32_t addr_len = 0;
+  // out, valid once the completion has been returned
+  uint32_t transferred = 0;  // bytes moved
+  int32_t os_error = 0;      // 0, or the OS's error code (Windows: ERROR_OPERATION_ABORTED after a cancel)
+  // backend-private: the OVERLAPPED and AcceptEx's address buffer
+  alignas(16) unsigned char os_private[160] = {};
+};
+// Prepare h for completion-model operations on this poller (Windows: bind it
+// to the completion port). Once per handle; not_supported on other kinds.
+Error poller_associate(Poller* p, IoHandle h) noexcept;
+Error poller_submit(Poller* p, IoOp* op) noexcept;
+// Ask the OS to abandon op (CancelIoEx). Its completion still arrives, with
+// os_error telling whether it finished or was aborted; ok if it already finished.
+Error poller_cancel(Poller* p, IoOp* op) noexcept;
+
+// ---------------------------------------------------------------------------
 // Process
 // ---------------------------------------------------------------------------
 // Write raw bytes to standard error: no allocation, no lock, async-signal-safe.

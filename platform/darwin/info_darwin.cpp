@@ -6,6 +6,7 @@
 #include <string>
 
 #include "platform/os.h"
+#include "platform/poller_internal.h"
 
 namespace keel::os {
 namespace {
@@ -58,6 +59,7 @@ PlatformInfo platform_info() {
       {"park.address", "os_sync_wait_on_address, else __ulock_wait2 / __ulock_wait"},
       {"park.sema", "Mach semaphore_timedwait"},
       {"memory", "mmap PROT_NONE, mprotect, MAP_FIXED remap"},
+      {"poller", detail::poller_banner()},
   };
   return p;
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "platform/os.h"
+#include "platform/poller_internal.h"
 
 namespace keel::os {
 namespace {
@@ -85,6 +86,7 @@ PlatformInfo platform_info() {
       {"park.address", "futex(2) private, FUTEX_WAIT_BITSET absolute CLOCK_MONOTONIC"},
       {"park.sema", "POSIX sem_t, sem_clockwait(CLOCK_MONOTONIC)"},
       {"memory", "mmap PROT_NONE|MAP_NORESERVE, mprotect, MAP_FIXED remap"},
+      {"poller", detail::poller_banner()},
   };
   return p;
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "platform/os.h"
+#include "platform/poller_internal.h"
 #include "platform/windows/win_internal.h"
 
 namespace keel::os {
@@ -111,7 +112,8 @@ PlatformInfo platform_info() {
                 {"thread_cpu_time", "GetThreadTimes (scheduler-tick granularity)"},
                 {"park.address", "WaitOnAddress"},
                 {"park.sema", "Win32 semaphore (alertable wait)"},
-                {"memory", "VirtualAlloc reserve/commit, PAGE_NOACCESS guard"}};
+                {"memory", "VirtualAlloc reserve/commit, PAGE_NOACCESS guard"},
+                {"poller", detail::poller_banner()}};
   return p;
 }
 
