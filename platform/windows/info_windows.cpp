@@ -87,6 +87,11 @@ const Caps& caps() noexcept {
     r.thread_names = thread_get_name(probe, sizeof probe) != Error::not_supported;
     r.thread_name_max = r.thread_names ? 255 : 0;  // thread_windows.cpp truncates here
     r.timer_granularity_ns = timer_granularity_ns();
+    r.interrupt = true;
+    r.interrupt_context = true;
+    r.interrupt_push_call = win::interrupt_push_call_available();
+    r.interrupt_absent = win::interrupt_absent();
+    r.interrupt_mechanism = win::interrupt_mechanism();
     return r;
   }();
   return c;
@@ -106,6 +111,7 @@ PlatformInfo platform_info() {
   p.backends = {{"clock", "QueryPerformanceCounter"},
                 {"threads", "win32 _beginthreadex"},
                 {"sleep", win::sleep_backend_name()},
+                {"interrupt", win::interrupt_mechanism()},
                 {"thread_cpu_time", "GetThreadTimes (scheduler-tick granularity)"}};
   return p;
 }
