@@ -7,16 +7,17 @@
 //    two threads never suspend each other (each would wait for the other
 //    forever).
 //  - Nothing else is locked while a thread is suspended: it may hold any
-//    lock — the heap's, the loader's, or (under Wine) ntdll's own — so the
-//    handler and push_call make no call that could take one. That is why
-//    push_call checks stack room against the target's TEB instead of
-//    calling VirtualQuery.
+//    lock — the heap's, the loader's, a CRT lock — so the handler and
+//    push_call make no call that could take one (no allocation, no
+//    RtlPcToFileHeader, no stdio; push_call reads stack limits from the
+//    target's TEB and asks only VirtualQuery, a kernel call).
 //  - The process exit path takes the lock and never releases it (Go
 //    #35775): a thread suspended by a sender that ExitProcess then kills
 //    would stay suspended inside ExitProcess forever.
 //  - push_call refuses while the context shows the thread inside an
 //    exception or a kernel service (Go #79249): that context is not safe to
-//    modify.
+//    modify. Where Windows cannot say (Wine), it refuses unless the thread
+//    is executing a mapped image other than ntdll.
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
@@ -40,6 +41,7 @@ constexpr uint32_t kPushed = 1;  // InterruptContext::flags: push_call already d
 InterruptHandler g_handler = nullptr;
 uint32_t g_installed = 0;
 uint32_t g_lock_owner = 0;  // the suspend lock: owning thread id, 0 = free
+uint32_t g_lock_waiters = 0;  // threads spinning for it (a fairness hint)
 uint32_t g_exiting = 0;     // the exit path began: no new interruptions
 uint32_t g_exit_holds = 0;  // the exit path owns the suspend lock for good
 
@@ -63,19 +65,35 @@ void pause_round(int round) noexcept {
 // natively, ~0.25 ms (p99 ~4 ms) under Wine. Fails once the process exits.
 bool lock_suspend() noexcept {
   const uint32_t me = GetCurrentThreadId();
+  bool waiting = false;
+  bool ok = false;
   for (int round = 0;; ++round) {
-    if (islot::ld(&g_exiting) != 0) return false;
+    if (islot::ld(&g_exiting) != 0) break;
     uint32_t free = 0;
     if (islot::cas(&g_lock_owner, &free, me)) {
-      if (islot::ld(&g_exiting) == 0) return true;
-      islot::st(&g_lock_owner, 0u);  // the exit path is waiting for it
-      return false;
+      if (islot::ld(&g_exiting) == 0) {
+        ok = true;
+      } else {
+        islot::st(&g_lock_owner, 0u);  // the exit path is waiting for it
+      }
+      break;
+    }
+    if (!waiting) {
+      waiting = true;
+      islot::add(&g_lock_waiters, 1u);
     }
     pause_round(round);
   }
+  if (waiting) islot::sub(&g_lock_waiters, 1u);
+  return ok;
 }
 
-void unlock_suspend() noexcept { islot::st(&g_lock_owner, 0u); }
+// A sender that interrupts in a loop would otherwise take the lock again
+// before a waiter wakes up (a CAS lock is not fair): give waiters a turn.
+void unlock_suspend() noexcept {
+  islot::st(&g_lock_owner, 0u);
+  if (islot::ld(&g_lock_waiters) != 0) SwitchToThread();
+}
 
 // For deregistration: the lock, or nothing once the exit path holds it for
 // good (no sender can run again, so none can race with us).
@@ -102,6 +120,37 @@ uintptr_t current_teb() noexcept {
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
+}
+
+struct Range {
+  uintptr_t lo = 0, hi = 0;
+};
+Range g_ntdll;
+
+Range module_range(const wchar_t* name) noexcept {
+  Range r;
+  auto base = reinterpret_cast<uintptr_t>(GetModuleHandleW(name));
+  if (base == 0) return r;
+  auto dos = reinterpret_cast<const IMAGE_DOS_HEADER*>(base);
+  auto nt = reinterpret_cast<const IMAGE_NT_HEADERS*>(base + dos->e_lfanew);
+  r.lo = base;
+  r.hi = base + nt->OptionalHeader.SizeOfImage;
+  return r;
+}
+
+// Redirect only a thread that is executing a mapped PE image other than
+// ntdll: ntdll holds the system-call stubs (a thread stopped there is in, or
+// entering, a kernel service), and code outside any image is either JIT
+// code or, under Wine, its Unix side (the syscall dispatcher in ntdll.so):
+// redirecting a thread stopped there crashed Wine 8 (docs/DECISIONS.md).
+// VirtualQuery is safe while the target is suspended: a kernel call on
+// Windows; under Wine its lock is only held with signals blocked, so a
+// suspended thread never holds it.
+bool injectable_pc(uintptr_t pc) noexcept {
+  if (pc >= g_ntdll.lo && pc < g_ntdll.hi) return false;
+  MEMORY_BASIC_INFORMATION mbi = {};
+  if (VirtualQuery(reinterpret_cast<void*>(pc), &mbi, sizeof mbi) != sizeof mbi) return false;
+  return mbi.State == MEM_COMMIT && mbi.Type == MEM_IMAGE;
 }
 
 #if defined(_M_X64) || defined(__x86_64__)
@@ -218,6 +267,7 @@ Error interrupt_install(InterruptHandler handler) noexcept {
   if (handler == nullptr) return Error::invalid_argument;
   if (!caps().interrupt) return Error::not_supported;
   arch::init();
+  g_ntdll = module_range(L"ntdll.dll");
   islot::st(&g_handler, handler);
   uint32_t no = 0;
   if (islot::cas(&g_installed, &no, 1u)) std::atexit(exit_hook);
@@ -292,6 +342,7 @@ Error InterruptContext::push_call(InterruptFn fn, void* arg) noexcept {
   }
   const uintptr_t sp = c.Rsp;
   const uintptr_t pc = c.Rip;
+  if (!injectable_pc(pc)) return Error::try_again;
   // The sender writes three words below the target's sp. They must be
   // committed, not the guard page: a fault here would be the sender's, and
   // only the owner's faults grow a stack. The owner's TEB has the committed
