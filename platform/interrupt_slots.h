@@ -53,7 +53,7 @@ template <class T> KEEL_ISLOT_INLINE T sub(T* p, T v) { return __atomic_sub_fetc
 #endif
 
 // a < b in generation order (wrap-around safe).
-inline bool before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
+KEEL_INTERRUPT_CONTEXT inline bool before(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
 
 struct alignas(64) Slot {
   uint64_t tid;         // the owner's kernel thread id; 0 = free

@@ -46,8 +46,8 @@ void init() noexcept;
 // x86_64 push_call, both ABIs: below sp, skipping red_zone bytes (SysV: 128,
 // the leaf code's scratch area; Win64: 0), write the resume pc, fn and arg
 // and return the new sp. The trampoline finds them at [sp+16], [sp+8], [sp].
-inline uintptr_t x86_64_push_call_frame(uintptr_t sp, uintptr_t resume_pc, InterruptFn fn, void* arg,
-                                        uintptr_t red_zone) noexcept {
+KEEL_INTERRUPT_CONTEXT inline uintptr_t x86_64_push_call_frame(uintptr_t sp, uintptr_t resume_pc, InterruptFn fn, void* arg,
+                                                               uintptr_t red_zone) noexcept {
   auto* top = reinterpret_cast<uintptr_t*>(sp - red_zone);
   top[-1] = resume_pc;
   top[-2] = reinterpret_cast<uintptr_t>(fn);
