@@ -130,14 +130,17 @@ InterruptStatus status_of(uint64_t tid, uint32_t ticket) noexcept {
   return islot::before(handled, ticket) ? InterruptStatus::impossible : InterruptStatus::handled;
 }
 
-// Back off while waiting: a handler usually acknowledges within microseconds
-// (yield), an emulated or descheduled one within milliseconds (sleep).
-void backoff(int round, int64_t remaining) noexcept {
-  if (round < 64) {
+// Back off while waiting. A handler usually acknowledges within tens of
+// microseconds: poll without giving up the CPU for the first 50 µs (on a
+// busy machine a yield can cost a whole time slice), then yield, then
+// sleep in steps for emulated or descheduled targets.
+void backoff(int round, int64_t waited, int64_t remaining) noexcept {
+  if (waited < 50'000) return;
+  if (round < 256) {
     thread_yield();
     return;
   }
-  int64_t step = round < 200 ? 20'000 : 1'000'000;
+  int64_t step = round < 512 ? 20'000 : 1'000'000;
   if (remaining >= 0 && step > remaining) step = remaining;
   if (step > 0) sleep_ns(step);
 }
@@ -149,23 +152,26 @@ InterruptStatus interrupt_status(const Thread& t, uint32_t ticket) noexcept {
 }
 
 InterruptStatus interrupt_wait(const Thread& t, uint32_t ticket, int64_t timeout_ns) noexcept {
-  const int64_t deadline = timeout_ns < 0 ? -1 : nanotime() + timeout_ns;
+  const int64_t start = nanotime();
+  const int64_t deadline = timeout_ns < 0 ? -1 : start + timeout_ns;
   for (int round = 0;; ++round) {
     InterruptStatus st = status_of(t.id, ticket);
     if (st != InterruptStatus::pending) return st;
     const int64_t now = nanotime();
     if (deadline >= 0 && now >= deadline) break;
-    backoff(round, deadline < 0 ? -1 : deadline - now);
+    backoff(round, now - start, deadline < 0 ? -1 : deadline - now);
   }
   islot::Slot* s = islot::find(t.id);
   if (s == nullptr || islot::withdraw(s, ticket)) return InterruptStatus::impossible;
   // A handler claimed the request just before the bound: it is running and
   // never blocks, so its acknowledgement is imminent.
-  const int64_t grace = nanotime() + 1'000'000'000;
+  const int64_t grace_start = nanotime();
+  const int64_t grace = grace_start + 1'000'000'000;
   for (int round = 0; nanotime() < grace; ++round) {
     InterruptStatus st = status_of(t.id, ticket);
     if (st != InterruptStatus::pending) return st;
-    backoff(round, grace - nanotime());
+    const int64_t now = nanotime();
+    backoff(round, now - grace_start, grace - now);
   }
   return status_of(t.id, ticket);
 }
