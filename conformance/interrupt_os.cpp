@@ -93,6 +93,14 @@ const char* vector_level_name() {
 #endif
 }
 
+KEEL_INTERRUPT_CONTEXT void clear_in_loop() {
+#if defined(_MSC_VER) && !defined(__clang__)
+  std::atomic_ref<uint8_t>(keel_test_regs.in_loop).store(0);
+#else
+  __atomic_store_n(&keel_test_regs.in_loop, uint8_t{0}, __ATOMIC_SEQ_CST);
+#endif
+}
+
 namespace {
 std::atomic<uint64_t> g_storm_events{0};
 
@@ -104,6 +112,15 @@ int64_t remaining(int64_t deadline) {
 
 #if defined(_WIN32)
 // ------------------------------------------------------------------ Windows
+
+KEEL_INTERRUPT_CONTEXT int64_t raw_now_ns() {
+  // No function-local static: its first-use guard takes a lock, and a
+  // suspended target may hold it.
+  LARGE_INTEGER f, c;
+  QueryPerformanceFrequency(&f);
+  QueryPerformanceCounter(&c);
+  return c.QuadPart / f.QuadPart * 1'000'000'000 + c.QuadPart % f.QuadPart * 1'000'000'000 / f.QuadPart;
+}
 
 Blocked futex_wait_while_zero(uint32_t* word, int64_t timeout_ns) {
   Blocked b;
@@ -207,6 +224,16 @@ int run(const std::vector<std::string>&, const std::vector<std::string>&, const 
 #else
 // ------------------------------------------------------------------ posix
 
+KEEL_INTERRUPT_CONTEXT int64_t raw_now_ns() {
+  timespec ts = {};
+#if defined(__linux__)
+  syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+#else
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
 Blocked futex_wait_while_zero(uint32_t* word, int64_t timeout_ns) {
   Blocked b;
   const int64_t deadline = os::nanotime() + timeout_ns;
@@ -299,19 +326,20 @@ namespace {
 
 std::atomic<uint64_t> g_usr1_runs{0}, g_chld_runs{0};
 
-// Work that uses many registers (vector memcpy/memset in libc, FP).
+// Work that uses registers (integer, FP, whatever the compiler vectorizes),
+// without calling libc: memset/memcpy are intercepted under TSan, and a
+// signal may land inside TSan's runtime.
 KEEL_INTERRUPT_CONTEXT void storm_work(unsigned seed) {
-  volatile char buf[512];
-  char tmp[512];
-  std::memset(tmp, int(seed), sizeof tmp);
-  std::memcpy(const_cast<char*>(buf), tmp, sizeof tmp);
+  volatile uint64_t buf[64];
+  uint64_t x = seed;
+  for (volatile uint64_t& b : buf) b = x = x * 6364136223846793005ull + 1442695040888963407ull;
   volatile double d = seed * 1.000001;
   d = d * d + 0.5;
 }
 
 extern "C" KEEL_INTERRUPT_CONTEXT void on_usr1(int) {
   const int e = errno;
-  g_usr1_runs.fetch_add(1, std::memory_order_relaxed);
+  g_usr1_runs.fetch_add(1, std::memory_order_relaxed);  // always-inline: no TSan call
   storm_work(1);
   errno = e;
 }

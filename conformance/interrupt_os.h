@@ -25,6 +25,14 @@ bool have_test_loop();
 int vector_level();
 const char* vector_level_name();
 
+// Monotonic nanoseconds usable in interrupt context everywhere, sanitizers
+// included: Linux reads CLOCK_MONOTONIC through syscall(2) because TSan
+// intercepts clock_gettime, and an interrupt may land inside TSan's runtime.
+KEEL_INTERRUPT_CONTEXT int64_t raw_now_ns();
+
+// keel_test_regs.in_loop = 0, from interrupt context (see raw_now_ns).
+KEEL_INTERRUPT_CONTEXT void clear_in_loop();
+
 // --- blocking operations -------------------------------------------------------
 struct Blocked {
   int result = -1;      // 1 = completed as asked, 0 = timed out, -1 = error
