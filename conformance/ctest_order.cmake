@@ -18,7 +18,7 @@ endif()
 # instead of 0.3 s. They never run concurrently with each other; lighter
 # tests still run beside them.
 foreach(_keel_t IN LISTS keel-conformance_TESTS)
-  if(_keel_t MATCHES "^interrupt_(context|push_call|storm|mutual|request|singlestep)\\.")
+  if(_keel_t MATCHES "^interrupt_(context|push_call|storm|mutual|request|exit|singlestep)\\.")
     set_tests_properties(${_keel_t} PROPERTIES RESOURCE_LOCK keel_busy_cpus)
   endif()
 endforeach()

@@ -963,6 +963,49 @@ TEST(interrupt_request, concurrent_requests_all_acknowledged) {
   EXPECT_EQ(p->calls.load(), p->pushed.load());
 }
 
+namespace {
+// The body of the exit test's child process: another thread keeps
+// interrupting (suspending, on Windows) the main thread, with push_call
+// where available, and the main thread ends the process meanwhile.
+[[noreturn]] void exit_while_interrupted(bool via_abort) {
+  new_probe(os::caps().interrupt_push_call ? kPushCall : kContextOnly, 0);
+  if (os::interrupt_install(probe_handler) != os::Error::ok) std::_Exit(90);
+  if (os::interrupt_thread_init() != os::Error::ok) std::_Exit(91);
+  static os::Thread main_thread;
+  main_thread = os::thread_self();
+  struct Sender {
+    static void body(void*) {
+      for (;;) {
+        uint32_t ticket = 0;
+        if (os::interrupt(main_thread, &ticket) == os::Error::ok) os::interrupt_wait(main_thread, ticket, kc::kSec);
+      }
+    }
+  };
+  os::Thread sender;
+  if (os::thread_start(&sender, Sender::body, nullptr) != os::Error::ok) std::_Exit(92);
+  const int64_t end = os::nanotime() + 100 * kc::kMs;
+  while (os::nanotime() < end) {
+  }
+  if (via_abort) os::abort_process();  // exit status 2
+  std::exit(7);                        // runs atexit handlers: the Windows exit hook among them
+}
+}  // namespace
+
+// The exit path takes the suspend lock for good first (Windows, Go #35775):
+// a thread that ends the process while another thread is interrupting it
+// ends it promptly, with its own status, and is never left suspended.
+TEST(interrupt_exit, process_exits_while_interrupting) {
+  REQUIRE_INTERRUPT();
+#if defined(__SANITIZE_THREAD__)
+  // TSan cannot start threads in a forked child: re-execute instead.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+#endif
+  const int64_t t0 = os::nanotime();
+  EXPECT_EXIT(exit_while_interrupted(false), ::testing::ExitedWithCode(7), "");
+  EXPECT_EXIT(exit_while_interrupted(true), ::testing::ExitedWithCode(2), "");
+  kc::record_metric("two_exits", double(os::nanotime() - t0) / 1e6, "ms");
+}
+
 // qemu-user delivers asynchronous signals only at translation-block
 // boundaries, so the passes above always interrupt the same instruction.
 // Re-run every interruption test under `qemu-aarch64 -singlestep`, where a
