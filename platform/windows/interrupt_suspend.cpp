@@ -45,10 +45,17 @@ uint32_t g_lock_waiters = 0;  // threads spinning for it (a fairness hint)
 uint32_t g_exiting = 0;     // the exit path began: no new interruptions
 uint32_t g_exit_holds = 0;  // the exit path owns the suspend lock for good
 
-// The registering thread's slot; and, on a sender while its handler runs,
-// the target's slot (push_call needs its handle and stack bounds).
+// The registering thread's slot. (Never touched while a thread is
+// suspended: mingw's thread_local is emutls, whose first access in a
+// thread may allocate.)
 thread_local islot::Slot* t_slot = nullptr;
-thread_local islot::Slot* t_target = nullptr;
+
+// What InterruptContext::native points to during a handler run: the
+// target's context and slot (push_call needs its handle and stack bounds).
+struct Suspended {
+  CONTEXT context;
+  islot::Slot* slot;
+};
 
 struct AutoFini {
   ~AutoFini() { interrupt_thread_fini(); }
@@ -187,7 +194,9 @@ Error deliver(uint64_t id, uint32_t* ticket) noexcept {
   } else {
     // CONTEXT must be 16-byte aligned. EXCEPTION_REQUEST asks Windows to say
     // whether the thread is in an exception or a kernel service.
-    alignas(16) CONTEXT c = {};
+    alignas(16) Suspended susp = {};
+    CONTEXT& c = susp.context;
+    susp.slot = s;
     c.ContextFlags = kContextFlags | CONTEXT_EXCEPTION_REQUEST;
     uint32_t claimed = 0;
     if (!GetThreadContext(h, &c) || WaitForSingleObject(h, 0) == WAIT_OBJECT_0) {
@@ -198,13 +207,11 @@ Error deliver(uint64_t id, uint32_t* ticket) noexcept {
       islot::withdraw(s, gen);
     } else if (islot::claim_for_handler(s, &claimed)) {
       InterruptContext ctx;
-      ctx.native = &c;
+      ctx.native = &susp;
       ctx.thread_id = id;
       read_context(c, ctx);
-      t_target = s;
       InterruptHandler handler = islot::ld(&g_handler);
       if (handler != nullptr) handler(ctx);
-      t_target = nullptr;
       islot::handler_done(s, claimed);
     }
     ResumeThread(h);
@@ -328,9 +335,9 @@ Error interrupt(const Thread& t, uint32_t* ticket) noexcept {
 Error InterruptContext::push_call(InterruptFn fn, void* arg) noexcept {
   if (fn == nullptr || native == nullptr || (flags & kPushed) != 0) return Error::invalid_argument;
 #if defined(KEEL_ARCH_X86_64)
-  const islot::Slot* s = t_target;
-  if (s == nullptr) return Error::invalid_argument;
-  CONTEXT& c = *static_cast<CONTEXT*>(native);
+  Suspended& susp = *static_cast<Suspended*>(native);
+  const islot::Slot* s = susp.slot;
+  CONTEXT& c = susp.context;
   // Go #79249: inside an exception or a kernel service (a page fault being
   // served, a system call) the reported context is not safe to redirect.
   // Without CONTEXT_EXCEPTION_REPORTING (Wine 8 does not implement it;
