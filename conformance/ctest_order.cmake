@@ -12,3 +12,13 @@ if(NOT _keel_at EQUAL -1)
     set_tests_properties(${_keel_others} PROPERTIES DEPENDS platform_description.print)
   endif()
 endif()
+
+# The interruption tests that keep a target spinning need two CPUs each (the
+# target and its sender): two of them at once on a 2-CPU runner take 20 s
+# instead of 0.3 s. They never run concurrently with each other; lighter
+# tests still run beside them.
+foreach(_keel_t IN LISTS keel-conformance_TESTS)
+  if(_keel_t MATCHES "^interrupt_(context|push_call|storm|mutual|request|exit|singlestep)\\.")
+    set_tests_properties(${_keel_t} PROPERTIES RESOURCE_LOCK keel_busy_cpus)
+  endif()
+endforeach()

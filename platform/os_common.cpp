@@ -11,6 +11,7 @@ const char* error_name(Error e) noexcept {
     case Error::not_supported: return "not_supported";
     case Error::no_such_thread: return "no_such_thread";
     case Error::unknown: return "unknown";
+    case Error::try_again: return "try_again";
   }
   return "unknown";
 }

@@ -7,6 +7,7 @@
 
 #include "platform/os.h"
 #include "platform/poller_internal.h"
+#include "platform/posix/posix_internal.h"
 
 namespace keel::os {
 namespace {
@@ -30,6 +31,13 @@ const Caps& caps() noexcept {
     k.thread_name_max = 63;
     // Timer coalescing may delay wakeups of background work by ~1 ms.
     k.timer_granularity_ns = 1'000'000;
+    // Directed signals always work; context access and push_call need this
+    // CPU's ucontext accessors and trampoline (posix::kInterruptArch).
+    k.interrupt = true;
+    k.interrupt_context = posix::kInterruptArch.context;
+    k.interrupt_push_call = posix::kInterruptArch.push_call;
+    k.interrupt_absent = posix::kInterruptArch.absent;
+    k.interrupt_mechanism = posix::kInterruptArch.mechanism;
     return k;
   }();
   return c;
@@ -55,6 +63,7 @@ PlatformInfo platform_info() {
       {"clock", "clock_gettime_nsec_np(CLOCK_UPTIME_RAW)"},
       {"threads", "pthreads + pthread_threadid_np"},
       {"sleep", "nanosleep loop to a CLOCK_UPTIME_RAW deadline"},
+      {"interrupt", posix::kInterruptArch.mechanism},
       {"thread_cpu_time", "thread_info(THREAD_BASIC_INFO), microseconds"},
       {"park.address", "os_sync_wait_on_address, else __ulock_wait2 / __ulock_wait"},
       {"park.sema", "Mach semaphore_timedwait"},

@@ -8,6 +8,7 @@
 
 #include "platform/os.h"
 #include "platform/poller_internal.h"
+#include "platform/posix/posix_internal.h"
 
 namespace keel::os {
 namespace {
@@ -50,6 +51,13 @@ const Caps& caps() noexcept {
     // hrtimers wake within the thread's timer slack (50 µs by default).
     int slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
     k.timer_granularity_ns = slack > 0 ? slack : 50'000;
+    // Directed signals always work; context access and push_call need this
+    // CPU's ucontext accessors and trampoline (posix::kInterruptArch).
+    k.interrupt = true;
+    k.interrupt_context = posix::kInterruptArch.context;
+    k.interrupt_push_call = posix::kInterruptArch.push_call;
+    k.interrupt_absent = posix::kInterruptArch.absent;
+    k.interrupt_mechanism = posix::kInterruptArch.mechanism;
     return k;
   }();
   return c;
@@ -82,6 +90,7 @@ PlatformInfo platform_info() {
       {"clock", "clock_gettime(CLOCK_MONOTONIC), vDSO"},
       {"threads", "pthreads + gettid"},
       {"sleep", "clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)"},
+      {"interrupt", posix::kInterruptArch.mechanism},
       {"thread_cpu_time", "per-thread CPU clock from tid"},
       {"park.address", "futex(2) private, FUTEX_WAIT_BITSET absolute CLOCK_MONOTONIC"},
       {"park.sema", "POSIX sem_t, sem_clockwait(CLOCK_MONOTONIC)"},

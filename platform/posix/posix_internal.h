@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "platform/os.h"
+
 namespace keel::os::posix {
 
 // The calling thread's kernel thread id (Linux gettid, Darwin
@@ -29,5 +31,34 @@ inline pthread_t to_pthread(uintptr_t w) noexcept {
   std::memcpy(&t, &w, sizeof t);
   return t;
 }
+
+// ---- thread interruption (interrupt_signal.cpp), per-OS hooks ----------------
+// Linux: platform/linux/interrupt_linux.cpp; Darwin: platform/darwin/interrupt_darwin.cpp.
+
+// What this OS and CPU support (constant-initialized: read in signal handlers).
+struct InterruptArch {
+  bool context;           // context_read fills pc/sp/fp(/lr)
+  bool push_call;         // context_push_call works
+  const char* mechanism;  // for caps().interrupt_mechanism and platform_info
+  const char* absent;     // why context or push_call is false, or ""
+};
+extern const InterruptArch kInterruptArch;
+
+// Send the interrupt signal to thread tid (os_handle: what interrupt_handle_self
+// returned on it). Returns 0 or an errno; ESRCH means the thread is gone.
+int interrupt_send(uint64_t tid, uintptr_t os_handle) noexcept;
+// The word interrupt_send needs besides the kernel id (Darwin: pthread_t; Linux: 0).
+uintptr_t interrupt_handle_self() noexcept;
+// The calling thread's stack as [*lo, *hi), or 0, 0 when unknown.
+void stack_bounds_self(uintptr_t* lo, uintptr_t* hi) noexcept;
+
+// ucontext accessors; async-signal-safe. uc is the handler's third argument.
+void context_read(const void* uc, InterruptContext& ctx) noexcept;
+// Rewrite uc so that, after sigreturn, the thread runs fn(arg) through the
+// trampoline and then resumes where uc said, with every register intact.
+Error context_push_call(void* uc, InterruptFn fn, void* arg) noexcept;
+// aarch64: if this SIGTRAP is the trampoline's brk, copy the context saved by
+// context_push_call back into uc and return true. Elsewhere: false.
+bool context_trap_restore(void* uc) noexcept;
 
 }  // namespace keel::os::posix

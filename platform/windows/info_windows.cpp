@@ -90,6 +90,11 @@ const Caps& caps() noexcept {
     r.thread_names = thread_get_name(probe, sizeof probe) != Error::not_supported;
     r.thread_name_max = r.thread_names ? 255 : 0;  // thread_windows.cpp truncates here
     r.timer_granularity_ns = timer_granularity_ns();
+    r.interrupt = true;
+    r.interrupt_context = true;
+    r.interrupt_push_call = win::interrupt_push_call_available();
+    r.interrupt_absent = win::interrupt_absent();
+    r.interrupt_mechanism = win::interrupt_mechanism();
     return r;
   }();
   return c;
@@ -113,7 +118,8 @@ PlatformInfo platform_info() {
                 {"park.address", "WaitOnAddress"},
                 {"park.sema", "Win32 semaphore (alertable wait)"},
                 {"memory", "VirtualAlloc reserve/commit, PAGE_NOACCESS guard"},
-                {"poller", detail::poller_banner()}};
+                {"poller", detail::poller_banner()},
+                {"interrupt", win::interrupt_mechanism()}};
   return p;
 }
 

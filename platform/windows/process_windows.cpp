@@ -8,6 +8,7 @@
 #include <windows.h>
 
 #include "platform/os.h"
+#include "platform/windows/win_internal.h"
 
 namespace keel::os {
 
@@ -30,6 +31,9 @@ void abort_process() noexcept {
   // Not abort() or exit(): those run CRT/atexit handlers and may show a dialog.
   // Exit status 2 as Go's fatal errors and the posix backend (not the CRT
   // abort()'s 3), so every target reports a fatal error the same way.
+  // First the suspend lock, for good: no thread may be left suspended by an
+  // interruption in flight when the process ends (Go #35775).
+  win::interrupt_lock_for_exit();
   TerminateProcess(GetCurrentProcess(), 2);
   // Termination of the calling process does not return; should it ever fail,
   // fail fast bypasses every exception handler.
