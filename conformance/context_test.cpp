@@ -34,12 +34,9 @@ namespace core = keel::core;
 // thread state with a 1.2 MiB trace mapping, created and destroyed at ~0.6 ms
 // each, and GCC 12's runtime allows at most 8128 threads and fibers alive.
 // The counting tests scale down there (the count is recorded as a metric).
-#if defined(__SANITIZE_THREAD__)
+#include "platform/tsan_annotations.h"
+#if defined(KEEL_TSAN_ENABLED)
 #define KEEL_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KEEL_TEST_TSAN 1
-#endif
 #endif
 #if defined(KEEL_TEST_TSAN)
 constexpr int kCreateDestroyCycles = 5'000;

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "platform/os.h"
+#include "platform/tsan_annotations.h"
 
 namespace keel::conformance {
 
@@ -58,6 +59,12 @@ bool wait_until(const std::function<bool()>& pred, int64_t timeout_ns) {
     os::sleep_ns(kMs);
   }
 }
+
+Runner::Runner(std::function<void()> f) : fn(std::move(f)) {
+  EXPECT_EQ(os::thread_start(&t, body, this), os::Error::ok);
+}
+
+void Runner::join() { EXPECT_EQ(os::thread_join(t), os::Error::ok); }
 
 std::string test_id(const std::string& suite, const std::string& name) {
   std::string s = suite;
@@ -272,14 +279,7 @@ class ResultWriter : public ::testing::EmptyTestEventListener {
 
 // Sanitizer defaults live in the binary, so a plain ctest run (no preset, no
 // environment) gets the same behaviour as CI.
-#if defined(__SANITIZE_THREAD__)
-#define KEEL_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KEEL_TSAN 1
-#endif
-#endif
-#if defined(KEEL_TSAN)
+#if defined(KEEL_TSAN_ENABLED)
 extern "C" const char* __tsan_default_options() { return "halt_on_error=1:second_deadlock_stack=1"; }
 #endif
 

@@ -4,6 +4,9 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+
+#include "platform/os.h"
 
 namespace keel::conformance {
 
@@ -28,5 +31,15 @@ bool wait_until(const std::function<bool()>& pred, int64_t timeout_ns);
 // The stable ID of a test: "area_primitive.property" → "area.primitive.property";
 // typed suites "area/Type.property" → "area.Type.property".
 std::string test_id(const std::string& suite, const std::string& name);
+
+// Run fn on a new OS thread (os::thread_start); join() waits for it. The
+// object must outlive the thread.
+struct Runner {
+  std::function<void()> fn;
+  os::Thread t;
+  static void body(void* p) { static_cast<Runner*>(p)->fn(); }
+  explicit Runner(std::function<void()> f);
+  void join();
+};
 
 }  // namespace keel::conformance

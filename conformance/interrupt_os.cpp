@@ -37,12 +37,9 @@ extern "C" int __ulock_wake(uint32_t operation, void* addr, uint64_t wake_value)
 extern char** environ;
 #endif
 
-#if defined(__SANITIZE_THREAD__)
+#include "platform/tsan_annotations.h"
+#if defined(KEEL_TSAN_ENABLED)
 #define KEEL_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KEEL_TEST_TSAN 1
-#endif
 #endif
 #if defined(KEEL_TEST_TSAN)
 #include <dlfcn.h>

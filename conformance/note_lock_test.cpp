@@ -21,15 +21,7 @@ namespace core = keel::core;
 
 namespace {
 
-struct Runner {
-  std::function<void()> fn;
-  os::Thread t;
-  static void body(void* p) { static_cast<Runner*>(p)->fn(); }
-  explicit Runner(std::function<void()> f) : fn(std::move(f)) {
-    EXPECT_EQ(os::thread_start(&t, body, this), os::Error::ok);
-  }
-  void join() { EXPECT_EQ(os::thread_join(t), os::Error::ok); }
-};
+using kc::Runner;
 
 // A flavour needs its parking family; say which one is missing.
 template <class T>

@@ -22,15 +22,7 @@ namespace {
 #define KEEL_NEED_SEMA() \
   if (!os::caps().sema) GTEST_SKIP() << "this target has no semaphore family (caps().sema is false)"
 
-struct Runner {
-  std::function<void()> fn;
-  os::Thread t;
-  static void body(void* p) { static_cast<Runner*>(p)->fn(); }
-  explicit Runner(std::function<void()> f) : fn(std::move(f)) {
-    EXPECT_EQ(os::thread_start(&t, body, this), os::Error::ok);
-  }
-  void join() { EXPECT_EQ(os::thread_join(t), os::Error::ok); }
-};
+using kc::Runner;
 
 void record_overshoots(std::vector<int64_t> over) {
   if (over.empty()) return;
