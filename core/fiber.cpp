@@ -24,6 +24,7 @@
 #if defined(KEEL_ASAN)
 extern "C" void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom, size_t size);
 extern "C" void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old, size_t* size_old);
+extern "C" void __asan_unpoison_memory_region(void const volatile* addr, size_t size);
 #endif
 #if defined(KEEL_TSAN)
 extern "C" void* __tsan_get_current_fiber(void);
@@ -89,22 +90,9 @@ inline void swap_eh(Fiber::EhState* save, const Fiber::EhState& load) noexcept {
 #endif
 }
 
-// "goroutine <id> stack overflow" without allocating: we may be on a
-// stack with no room left and a heap we can no longer trust.
-[[noreturn]] void overflow(uint64_t id) noexcept {
-  char buf[64] = "goroutine ";
-  char digits[24];
-  int n = 0;
-  do {
-    digits[n++] = char('0' + id % 10);
-    id /= 10;
-  } while (id != 0);
-  int p = 10;
-  while (n > 0) buf[p++] = digits[--n];
-  const char tail[] = " stack overflow";
-  for (char c : tail) buf[p++] = c;  // copies the NUL too
-  fatal(buf);
-}
+// The canary path of overflow reporting (a guard-page hit is reported by
+// the fault handler in stack.cpp, with the same words).
+[[noreturn]] void overflow(const Fiber* f) noexcept { stack_overflow_fatal(f->id(), f->site_file(), f->site_line()); }
 
 }  // namespace
 
@@ -123,11 +111,26 @@ void Fiber::init_thread(uint64_t id) noexcept {
 #if defined(KEEL_TSAN)
   tsan_ = __tsan_get_current_fiber();
 #endif
+  // Best effort: without it a guard-page hit is a plain crash, and the
+  // canary still reports what the guard missed.
+  (void)stack_fault_thread_init();
 }
 
 bool Fiber::create(Fn fn, void* arg, uint64_t id, size_t stack_size) noexcept {
   destroy();
   if (!stack_alloc(&stack_, stack_size)) return false;
+  return start_on_stack(fn, arg, id);
+}
+
+bool Fiber::create_on(const Stack& s, Fn fn, void* arg, uint64_t id) noexcept {
+  if (!s.valid() || s.size() < 2 * kStackOwnerBytes) return false;
+  destroy();
+  stack_ = s;
+  stack_.write_canary();
+  return start_on_stack(fn, arg, id);
+}
+
+bool Fiber::start_on_stack(Fn fn, void* arg, uint64_t id) noexcept {
   fn_ = fn;
   arg_ = arg;
   id_ = id;
@@ -136,7 +139,10 @@ bool Fiber::create(Fn fn, void* arg, uint64_t id, size_t stack_size) noexcept {
   asan_fake_ = nullptr;
   asan_bottom_ = stack_.lo;
   asan_size_ = stack_.size();
-  const arch::ContextStack cs{stack_.lo, stack_.hi, stack_.reserved_lo};
+  write_owner();
+  // The context starts below the owner record.
+  const arch::ContextStack cs{stack_.limit != nullptr ? stack_.limit : stack_.lo,
+                              static_cast<char*>(stack_.hi) - kStackOwnerBytes, stack_.reserved_lo};
   keel_context_make(&ctx_, &cs, &FiberAccess::start, this);
 #if defined(KEEL_TSAN)
   tsan_ = __tsan_create_fiber(0);
@@ -144,14 +150,51 @@ bool Fiber::create(Fn fn, void* arg, uint64_t id, size_t stack_size) noexcept {
   return true;
 }
 
-void Fiber::destroy() noexcept {
+void Fiber::write_owner() noexcept {
+  if (!stack_.valid()) return;
+  StackOwner* o = stack_owner(stack_);
+  o->id = id_;
+  o->file = site_file_;
+  o->line = site_line_;
+  o->reserved = 0;
+  o->magic = kStackOwnerMagic;
+}
+
+void Fiber::set_site(const char* file, uint32_t line) noexcept {
+  site_file_ = file;
+  site_line_ = line;
+  if (!thread_) write_owner();
+}
+
+Stack Fiber::release_stack() noexcept {
 #if defined(KEEL_TSAN)
   if (tsan_ != nullptr && !thread_) __tsan_destroy_fiber(tsan_);
 #endif
   tsan_ = nullptr;
-  stack_free(&stack_);
+  Stack s = stack_;
+#if defined(KEEL_ASAN)
+  // Frames that never returned (the ones a finished fiber left by switching
+  // away, all above its last saved sp) keep poisoned redzones; the next user
+  // of the stack must not inherit them. Below that sp, frames returned or
+  // were unwound (ASan clears those itself), so only [sp, hi) is cleared —
+  // clearing all 256 KiB would make 32 KiB of shadow resident per stack.
+  if (s.valid()) {
+    char* lo = static_cast<char*>(s.lo);
+    char* hi = static_cast<char*>(s.hi);
+    char* sp = static_cast<char*>(ctx_.sp);
+    if (sp == nullptr || sp < lo || sp > hi) sp = lo;
+    __asan_unpoison_memory_region(sp, size_t(hi - sp));
+  }
+#endif
+  stack_ = Stack{};
   thread_ = false;
   ctx_ = arch::Context{};
+  return s;
+}
+
+void Fiber::destroy() noexcept {
+  Stack s = release_stack();
+  stack_free(&s);
 }
 
 // Runs on the new stack, entered from keel_context_start.
@@ -181,7 +224,7 @@ void FiberAccess::after_switch(Fiber* self) noexcept {
 }
 
 void fiber_switch(Fiber* from, Fiber* to) noexcept {
-  if (!from->thread_ && !from->stack_.canary_ok()) overflow(from->id_);
+  if (!from->thread_ && !from->stack_.canary_ok()) overflow(from);
   swap_eh(&from->eh_, to->eh_);
   to->from_ = from;
 #if defined(KEEL_ASAN)
@@ -195,7 +238,7 @@ void fiber_switch(Fiber* from, Fiber* to) noexcept {
 }
 
 void fiber_exit(Fiber* from, Fiber* to) noexcept {
-  if (!from->thread_ && !from->stack_.canary_ok()) overflow(from->id_);
+  if (!from->thread_ && !from->stack_.canary_ok()) overflow(from);
   swap_eh(&from->eh_, to->eh_);
   to->from_ = from;
 #if defined(KEEL_ASAN)

@@ -30,16 +30,34 @@ class Fiber {
   ~Fiber() { destroy(); }
 
   // The calling thread's own stack, as a switch target. `id` names it in
-  // fatal errors.
+  // fatal errors. Also readies the thread for reporting guard-page hits of
+  // the fibers it will run (stack_fault_thread_init).
   void init_thread(uint64_t id) noexcept;
   // A new context on a new stack of at least stack_size bytes (0: the
   // default) that runs fn(arg) when first switched to. fn must end with
   // fiber_exit; if it returns, the process dies with a fatal error. False if
   // memory for the stack was refused.
   bool create(Fn fn, void* arg, uint64_t id, size_t stack_size = 0) noexcept;
+  // As create, on a stack the caller got (stack_get): the fiber owns it
+  // until destroy (which frees it with stack_free) or release_stack. The
+  // top kStackOwnerBytes hold the owner record. False, leaving s with the
+  // caller, if s is not a valid stack.
+  bool create_on(const Stack& s, Fn fn, void* arg, uint64_t id) noexcept;
   // Free the stack and sanitizer state. The fiber must not be running, and
   // a created fiber must have finished (fiber_exit) or never started.
   void destroy() noexcept;
+  // As destroy, but hand the stack back (for stack_put) instead of freeing
+  // it; an invalid Stack if the fiber had none. Under ASan the redzones its
+  // unfinished frames left are cleared.
+  Stack release_stack() noexcept;
+
+  // Where the goroutine was created, printed with a stack overflow as
+  // "goroutine N was created at <file>:<line>" (just <file> when line is 0).
+  // `file` must outlive the fiber (a string literal, std::source_location's
+  // file_name()). Set before or after create; kept across create_on.
+  void set_site(const char* file, uint32_t line = 0) noexcept;
+  const char* site_file() const noexcept { return site_file_; }
+  uint32_t site_line() const noexcept { return site_line_; }
 
   uint64_t id() const noexcept { return id_; }
   const Stack& stack() const noexcept { return stack_; }
@@ -57,11 +75,16 @@ class Fiber {
   friend void fiber_exit(Fiber* from, Fiber* to) noexcept;  // [[noreturn]], declared above
   friend struct FiberAccess;
 
+  bool start_on_stack(Fn fn, void* arg, uint64_t id) noexcept;
+  void write_owner() noexcept;
+
   arch::Context ctx_;
   Stack stack_;
   Fn fn_ = nullptr;
   void* arg_ = nullptr;
   uint64_t id_ = 0;
+  const char* site_file_ = nullptr;
+  uint32_t site_line_ = 0;
   bool thread_ = false;     // adopted thread stack (no Stack of ours)
   EhState eh_;
   Fiber* from_ = nullptr;   // who switched to us last (sanitizer bookkeeping)
@@ -75,7 +98,8 @@ class Fiber {
 
 // Suspend `from` (the running context) and resume `to`. Checks from's stack
 // canary first: an overwritten canary is a stack overflow, reported as
-// "fatal error: goroutine <id> stack overflow". Returns when something
+// "fatal error: goroutine <id> stack overflow" (plus the creation site when
+// set). Returns when something
 // switches back to `from`, possibly on another thread.
 void fiber_switch(Fiber* from, Fiber* to) noexcept;
 // The last switch of a finished fiber: `to` may then destroy `from`.

@@ -183,6 +183,47 @@ int64_t resident_memory_bytes() noexcept;
 // spends this budget on stack guard pages (each guarded stack costs two).
 int64_t max_memory_mappings() noexcept;
 
+// ---- Stack faults (group 5) ------------------------------------------------
+// A goroutine that recurses into its stack's guard page faults with no stack
+// left to run a handler on. These let core turn that fault into
+// "fatal error: goroutine N stack overflow" instead of a bare crash.
+struct StackFault {
+  uintptr_t addr = 0;        // the faulting data address; 0 if the OS gave none
+  uintptr_t sp = 0;          // the faulting thread's stack pointer; 0 if unknown
+  uintptr_t stack_lo = 0;    // the lowest address of the reservation the OS believes the
+                             // thread's stack is (Windows: TIB DeallocationStack); 0 if untracked
+  bool os_overflow = false;  // the OS itself says the stack overflowed (STATUS_STACK_OVERFLOW)
+};
+// Runs on a thread whose memory access faulted, in signal / exception
+// context (no allocation, no lock, async-signal-safe calls only), on a stack
+// other than the faulting one. It never returns if the fault is a goroutine
+// stack overflow (it reports and calls abort_process); it returns if not,
+// and the port then lets the fault take its ordinary course (the previous
+// handler, or the OS default: the process dies of the fault).
+using StackFaultHandler = void (*)(const StackFault& f) noexcept;
+// Install h process-wide (replaces an earlier one). null -> invalid_argument;
+// not_supported where the target cannot run a handler after a stack overflow.
+Error stack_fault_install(StackFaultHandler h) noexcept;
+// Give the calling thread what the handler needs to run when the thread's
+// current stack is exhausted (posix: an alternate signal stack, shared with
+// thread interruption; Windows: a stack guarantee). Idempotent; ends at
+// thread exit or with stack_fault_thread_fini. Only faults on threads that
+// called it reach the handler as overflows with room to report.
+Error stack_fault_thread_init() noexcept;
+void stack_fault_thread_fini() noexcept;
+// Prepare a goroutine stack so that running off its low end reaches the
+// handler with room to run: [lo, lo+size) is the usable, committed range
+// directly above the stack's guard page (mem_guard). Called by core once
+// per guarded stack. *limit receives the lowest address frames may use
+// before the OS counts it as an overflow — the stack limit a context on
+// this stack must carry (the TIB StackLimit on Windows). posix: nothing to
+// do, *limit = lo (the fault is delivered on the alternate signal stack).
+// Windows: a one-shot PAGE_GUARD page a little above lo, which Windows
+// turns into STATUS_STACK_OVERFLOW while the pages below it are still free
+// for the exception dispatcher; *limit is the top of that page, so stack
+// probes (__chkstk) touch it rather than skip it.
+Error stack_fault_arm(void* lo, size_t size, void** limit) noexcept;
+
 // ---------------------------------------------------------------------------
 // Group 6: poller
 // ---------------------------------------------------------------------------

@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <mutex>
@@ -27,17 +26,6 @@
 #include "platform/interrupt_slots.h"
 #include "platform/os.h"
 #include "platform/posix/posix_internal.h"
-
-#if defined(__SANITIZE_THREAD__)
-#define KEEL_TSAN_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KEEL_TSAN_BUILD 1
-#endif
-#endif
-#if defined(KEEL_TSAN_BUILD)
-#include <dlfcn.h>
-#endif
 
 namespace keel::os {
 namespace {
@@ -51,14 +39,10 @@ std::mutex g_install_mu;
 struct sigaction g_old_urg;   // chained to when a SIGURG is not ours
 struct sigaction g_old_trap;  // aarch64: chained to when a SIGTRAP is not our brk
 
-// Per-thread state. initial-exec: the handler reads these, and the general
+// Per-thread state. initial-exec: the handler reads it, and the general
 // dynamic model may allocate on a thread's first access.
 #define KEEL_TLS_IE __attribute__((tls_model("initial-exec")))
 thread_local islot::Slot* t_slot KEEL_TLS_IE = nullptr;
-thread_local uintptr_t t_alt_lo KEEL_TLS_IE = 0;  // the alternate signal stack in use
-thread_local uintptr_t t_alt_hi KEEL_TLS_IE = 0;
-thread_local void* t_alt_mine KEEL_TLS_IE = nullptr;  // ours to free (mmap base), if we made it
-thread_local size_t t_alt_map KEEL_TLS_IE = 0;
 
 // Registration ends at thread exit even without interrupt_thread_fini().
 struct AutoFini {
@@ -66,37 +50,7 @@ struct AutoFini {
 };
 thread_local AutoFini t_auto_fini;
 
-// 64 KiB: the kernel's signal frame (XSAVE with AVX-512 ~3.5 KiB, arm64 SVE
-// more), the handler, and whatever the core's handler needs, with room to
-// spare for a nested foreign handler that also asked for SA_ONSTACK.
-size_t altstack_size() noexcept {
-  size_t size = 64 * 1024;
-#if defined(_SC_MINSIGSTKSZ)
-  long min = sysconf(_SC_MINSIGSTKSZ);
-  if (min > 0 && size_t(min) * 4 > size) size = size_t(min) * 4;
-#endif
-  if (size_t(SIGSTKSZ) > size) size = SIGSTKSZ;
-  return size;
-}
-
-// ThreadSanitizer defers asynchronous signals to its next interceptor call
-// and then hands the handler a COPY of the ucontext: a thread spinning in
-// registers would never be interrupted, and push_call would rewrite a copy.
-// Under TSan, install through libc's own sigaction; the handler path is
-// uninstrumented (KEEL_INTERRUPT_CONTEXT) so it never re-enters TSan.
-int install_action(int sig, const struct sigaction* sa, struct sigaction* old) noexcept {
-#if defined(KEEL_TSAN_BUILD)
-  using Fn = int (*)(int, const struct sigaction*, struct sigaction*);
-  static const Fn real = [] {
-    void* libc = dlopen("libc.so.6", RTLD_NOLOAD | RTLD_LAZY);
-    void* sym = libc != nullptr ? dlsym(libc, "sigaction") : nullptr;
-    return sym != nullptr ? reinterpret_cast<Fn>(sym) : &::sigaction;
-  }();
-  return real(sig, sa, old);
-#else
-  return ::sigaction(sig, sa, old);
-#endif
-}
+using posix::install_action;
 
 KEEL_INTERRUPT_CONTEXT void chain(const struct sigaction& old, int sig, siginfo_t* info, void* uc) {
   if ((old.sa_flags & SA_SIGINFO) != 0) {
@@ -148,46 +102,6 @@ void set_blocked(bool blocked) noexcept {
   pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
 }
 
-// Give the thread an alternate signal stack unless it has one (a sanitizer's,
-// the application's): then use that one, as Go does.
-bool setup_altstack() noexcept {
-  stack_t cur = {};
-  if (sigaltstack(nullptr, &cur) == 0 && (cur.ss_flags & SS_DISABLE) == 0 && cur.ss_size != 0) {
-    t_alt_lo = reinterpret_cast<uintptr_t>(cur.ss_sp);
-    t_alt_hi = t_alt_lo + cur.ss_size;
-    return true;
-  }
-  const size_t page = size_t(sysconf(_SC_PAGESIZE));
-  const size_t size = (altstack_size() + page - 1) / page * page;
-  void* base = mmap(nullptr, size + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0);
-  if (base == MAP_FAILED) return false;
-  mprotect(base, page, PROT_NONE);  // guard: an overflow faults instead of corrupting
-  stack_t ss = {};
-  ss.ss_sp = static_cast<char*>(base) + page;
-  ss.ss_size = size;
-  if (sigaltstack(&ss, nullptr) != 0) {
-    munmap(base, size + page);
-    return false;
-  }
-  t_alt_mine = base;
-  t_alt_map = size + page;
-  t_alt_lo = reinterpret_cast<uintptr_t>(ss.ss_sp);
-  t_alt_hi = t_alt_lo + size;
-  return true;
-}
-
-void teardown_altstack() noexcept {
-  if (t_alt_mine != nullptr) {
-    stack_t ss = {};
-    ss.ss_flags = SS_DISABLE;
-    sigaltstack(&ss, nullptr);
-    munmap(t_alt_mine, t_alt_map);
-  }
-  t_alt_mine = nullptr;
-  t_alt_map = 0;
-  t_alt_lo = t_alt_hi = 0;
-}
-
 }  // namespace
 
 Error interrupt_install(InterruptHandler handler) noexcept {
@@ -221,12 +135,14 @@ Error interrupt_install(InterruptHandler handler) noexcept {
 Error interrupt_thread_init() noexcept {
   if (t_slot != nullptr) return Error::ok;
   if (!caps().interrupt) return Error::not_supported;
-  if (!setup_altstack()) return Error::no_resources;
+  // The handler runs on the alternate signal stack (signal_stack.cpp,
+  // shared with the stack-fault handler).
+  if (!posix::altstack_acquire()) return Error::no_resources;
   uintptr_t lo = 0, hi = 0;
   posix::stack_bounds_self(&lo, &hi);
   islot::Slot* s = islot::claim(thread_id(), posix::interrupt_handle_self(), 0, lo, hi);
   if (s == nullptr) {
-    teardown_altstack();
+    posix::altstack_release();
     return Error::no_resources;
   }
   t_slot = s;
@@ -244,7 +160,7 @@ void interrupt_thread_fini() noexcept {
   set_blocked(true);
   islot::release(s);
   t_slot = nullptr;
-  teardown_altstack();
+  posix::altstack_release();
 }
 
 Error interrupt_block(bool blocked) noexcept {
@@ -280,7 +196,7 @@ KEEL_INTERRUPT_CONTEXT Error InterruptContext::push_call(InterruptFn fn, void* a
   // Interrupted inside another signal handler running on the signal stack:
   // the injected call would run there too, on a small stack the kernel may
   // reuse. Let the caller retry later.
-  if (sp >= t_alt_lo && sp < t_alt_hi) return Error::try_again;
+  if (posix::altstack_contains(sp)) return Error::try_again;
   const islot::Slot* s = t_slot;
   if (s != nullptr && s->stack_lo != 0 && sp >= s->stack_lo && sp < s->stack_hi &&
       sp - s->stack_lo < islot::kPushCallHeadroom) {

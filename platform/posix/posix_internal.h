@@ -2,6 +2,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <signal.h>
 
 #include <cstdint>
 #include <cstring>
@@ -60,5 +61,18 @@ Error context_push_call(void* uc, InterruptFn fn, void* arg) noexcept;
 // aarch64: if this SIGTRAP is the trampoline's brk, copy the context saved by
 // context_push_call back into uc and return true. Elsewhere: false.
 bool context_trap_restore(void* uc) noexcept;
+
+// ---- the alternate signal stack (signal_stack.cpp) ---------------------------
+// One per thread, shared by thread interruption and stack faults, counted:
+// the first acquire sets one up (or adopts the one the thread has), the last
+// release tears down one we made.
+bool altstack_acquire() noexcept;
+void altstack_release() noexcept;
+// Whether sp lies on the calling thread's alternate signal stack
+// (async-signal-safe).
+bool altstack_contains(uintptr_t sp) noexcept;
+// sigaction, through libc's own under TSan (whose interceptor would defer
+// the signal and hand the handler a copy of the ucontext).
+int install_action(int sig, const struct sigaction* sa, struct sigaction* old) noexcept;
 
 }  // namespace keel::os::posix
