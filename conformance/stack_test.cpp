@@ -284,7 +284,9 @@ TEST(context_stack, million_stacks_within_map_budget) {
   for (const auto& s : v) guarded += s.guarded ? 1 : 0;
   const auto st = core::stack_pool_stats();
   const int64_t budget = core::guarded_stack_budget();
-  if (budget >= 0) EXPECT_LE(guarded, budget);
+  if (budget >= 0) {
+    EXPECT_LE(guarded, budget);
+  }
   for (const auto& s : v) {
     if (!s.canary_ok()) {
       ADD_FAILURE() << "a stack came out without its canary";
@@ -306,6 +308,13 @@ TEST(context_stack, million_stacks_within_map_budget) {
   kc::record_metric("resident_per_stack", per, "B");
   kc::record_metric("resident_after_trim", double(r3 - r0) / (1024.0 * 1024.0), "MiB");
   // About two pages (the canary page and the top page); bounded loosely.
-  EXPECT_LT(per, 4.0 * double(os::page_size())) << "a parked stack should cost about two pages";
+  // Under TSan each touched page also makes a page of shadow resident (and
+  // more: 17.8 KiB per stack measured).
+#if defined(KEEL_TSAN_ENABLED)
+  constexpr double kPages = 8;
+#else
+  constexpr double kPages = 4;
+#endif
+  EXPECT_LT(per, kPages * double(os::page_size())) << "a parked stack should cost about two pages";
   EXPECT_LT(r3 - r0, (r1 - r0) / 4) << "the pool kept the pages of 10^6 freed stacks";
 }

@@ -19,6 +19,14 @@
 extern "C" void __asan_unpoison_memory_region(void const volatile* addr, size_t size);
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define KEEL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define KEEL_TSAN 1
+#endif
+#endif
+
 namespace keel::core {
 namespace {
 
@@ -229,12 +237,22 @@ size_t stack_size_for(size_t size) noexcept {
 // process's mapping budget; the other half stays for everything else (heap,
 // libraries, thread stacks, pool chunks). Beyond that, stacks rely on the
 // canary alone.
+//
+// Under ThreadSanitizer a mapping costs more: its mmap interceptor maps
+// fresh shadow over the new range's shadow, splitting TSan's own shadow
+// mapping, so a guarded stack measures four mappings, not two. Guards then
+// get an eighth of the budget, which keeps them to the same half.
 int64_t guarded_stack_budget() noexcept {
   const int64_t o = g_budget_override.load(std::memory_order_relaxed);
   if (o != kBudgetDefault) return o;
   static const int64_t budget = [] {
     const int64_t maps = os::max_memory_mappings();
-    return maps < 0 ? int64_t(-1) : maps / 4;
+#if defined(KEEL_TSAN)
+    constexpr int64_t kMapsPerGuarded = 4;
+#else
+    constexpr int64_t kMapsPerGuarded = 2;
+#endif
+    return maps < 0 ? int64_t(-1) : maps / (2 * kMapsPerGuarded);
   }();
   return budget;
 }

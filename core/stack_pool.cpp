@@ -44,6 +44,13 @@ Global g;  // constant-initialized: usable before and after main
 
 constexpr int kBatch = StackCache::kCapacity / 2;
 
+// Whether s serves requests for `want` usable bytes. A stack in its own
+// reservation may be up to a granule larger than asked (Windows: the
+// guard page and rounding to 64 KiB leave 316 KiB usable for 256 KiB).
+bool fits(const Stack& s, size_t want) noexcept {
+  return s.size() >= want && s.size() - want < os::alloc_granularity();
+}
+
 void link(Chunk* c) noexcept {
   c->prev = nullptr;
   c->next = g.partial;
@@ -230,7 +237,7 @@ int take_warm(size_t size, Stack* out, int max, Stack* wrong, int* nwrong) noexc
   while (g.n > 0 && got < max && *nwrong < kBatch) {
     --g.n;
     const Stack& s = g.warm[(g.head + g.n) % kWarmStacks];
-    if (s.size() == size) out[got++] = s;
+    if (fits(s, size)) out[got++] = s;
     else wrong[(*nwrong)++] = s;
   }
   g.stats.warm = g.n;
@@ -269,7 +276,7 @@ bool stack_get(StackCache* c, size_t size, Stack* out) noexcept {
   if (c != nullptr) {
     while (c->n > 0) {
       Stack s = c->stacks[--c->n];
-      if (s.size() == want) {
+      if (fits(s, want)) {
         *out = s;
         out->write_canary();
         return true;
@@ -289,7 +296,7 @@ bool stack_get(StackCache* c, size_t size, Stack* out) noexcept {
 
 void stack_put(StackCache* c, Stack* s) noexcept {
   if (!s->valid()) return;
-  if (s->size() != default_stack_size()) {
+  if (!fits(*s, default_stack_size())) {
     Stack t = *s;
     *s = Stack{};
     retire(&t, 1);

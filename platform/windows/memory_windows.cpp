@@ -127,7 +127,37 @@ int64_t resident_memory_bytes() noexcept {
 }
 
 // Windows has no limit on the number of VADs (reservations) per process
-// beyond address space and commit charge.
-int64_t max_memory_mappings() noexcept { return -1; }
+// beyond address space and commit charge. Under Wine, though, the process is
+// a Linux process: every reservation is a host mapping and every protection
+// change inside one splits it, so the host's vm.max_map_count applies (a
+// guarded goroutine stack is four host mappings there: guard page, stack
+// below the armed PAGE_GUARD page, that page, the rest). Report half the
+// host limit, so that core's guard budget (a quarter of this, at two
+// mappings per stack) stays within half of the real one.
+int64_t max_memory_mappings() noexcept {
+  static const int64_t n = [] {
+    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+    if (ntdll == nullptr || GetProcAddress(ntdll, "wine_get_version") == nullptr) return int64_t(-1);
+    // Wine maps the host's root directory as drive Z: by default, and
+    // \\?\unix\ always.
+    const wchar_t* paths[] = {L"\\\\?\\unix\\proc\\sys\\vm\\max_map_count", L"Z:\\proc\\sys\\vm\\max_map_count"};
+    for (const wchar_t* path : paths) {
+      HANDLE f = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, nullptr, OPEN_EXISTING,
+                             FILE_ATTRIBUTE_NORMAL, nullptr);
+      if (f == INVALID_HANDLE_VALUE) continue;
+      char buf[32] = {};
+      DWORD got = 0;
+      const BOOL ok = ReadFile(f, buf, sizeof buf - 1, &got, nullptr);
+      CloseHandle(f);
+      if (!ok || got == 0) continue;
+      int64_t v = 0;
+      for (DWORD i = 0; i < got && buf[i] >= '0' && buf[i] <= '9'; ++i) v = v * 10 + (buf[i] - '0');
+      if (v > 0) return v / 2;
+    }
+    // Wine, but the host limit is unreadable: assume Linux's default.
+    return int64_t(65530 / 2);
+  }();
+  return n;
+}
 
 }  // namespace keel::os
