@@ -282,10 +282,10 @@ bool claim_guard() noexcept {
 bool alloc_own(Stack* s, size_t size, bool guard) noexcept {
   const size_t ps = os::page_size();
   size = stack_size_for(size);
-  // Reservations come in granules (64 KiB on Windows): the guard page and
-  // any rounding slack go below the stack, so the usable size is at least
-  // what was asked for.
-  const size_t total = round_up(size + (guard ? ps : 0), os::alloc_granularity());
+  // Reservations come in granules (64 KiB on Windows): the guard page, the
+  // port's overflow headroom (stack_fault_arm) and any rounding slack go
+  // below the stack, so frames get at least the size asked for.
+  const size_t total = round_up(size + (guard ? ps + os::stack_fault_headroom() : 0), os::alloc_granularity());
   char* base = static_cast<char*>(os::mem_reserve(total));
   if (base == nullptr) return false;
   char* hi = base + total;

@@ -223,6 +223,10 @@ void stack_fault_thread_fini() noexcept;
 // for the exception dispatcher; *limit is the top of that page, so stack
 // probes (__chkstk) touch it rather than skip it.
 Error stack_fault_arm(void* lo, size_t size, void** limit) noexcept;
+// Bytes at the low end of a guarded stack that stack_fault_arm takes from
+// frames (*limit - lo at most): core adds them to the reservation so the
+// stack keeps the usable size asked for. posix 0, Windows 16 KiB.
+size_t stack_fault_headroom() noexcept;
 
 // ---------------------------------------------------------------------------
 // Group 6: poller

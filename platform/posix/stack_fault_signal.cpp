@@ -110,6 +110,8 @@ Error stack_fault_arm(void* lo, size_t size, void** limit) noexcept {
   return Error::ok;
 }
 
+size_t stack_fault_headroom() noexcept { return 0; }
+
 void stack_fault_thread_fini() noexcept {
   if (!t_registered) return;
   t_registered = false;

@@ -102,11 +102,13 @@ Error stack_fault_thread_init() noexcept {
 
 void stack_fault_thread_fini() noexcept {}
 
+size_t stack_fault_headroom() noexcept { return kArmOffset + page_size(); }
+
 Error stack_fault_arm(void* lo, size_t size, void** limit) noexcept {
   if (lo == nullptr || size == 0 || limit == nullptr) return Error::invalid_argument;
   *limit = lo;
   const size_t ps = page_size();
-  if (size < kArmOffset + 4 * ps) return Error::ok;  // too small to spare the room: the guard page alone
+  if (size < stack_fault_headroom() + 4 * ps) return Error::ok;  // too small: the guard page alone
   char* arm = static_cast<char*>(lo) + kArmOffset;
   DWORD old = 0;
   if (!VirtualProtect(arm, ps, PAGE_READWRITE | PAGE_GUARD, &old)) return Error::unknown;
