@@ -574,8 +574,9 @@ TEST(runtime_exceptions, uncaught_exception_in_goroutine_is_fatal) {
     keel::go([] { throw std::runtime_error("boom from a goroutine"); });
     for (;;) keel::gosched();
   }),
+               // Only the regex subset GoogleTest has on every target (no [] or {}).
                "fatal error: uncaught exception in goroutine 2: boom from a goroutine\n"
-               "goroutine 2 was created at .*sched_test.cpp:[0-9]+");
+               "goroutine 2 was created at .*sched_test.cpp:");
 }
 
 // ---------------------------------------------------------------- deadlock
@@ -586,8 +587,10 @@ TEST(runtime_deadlock, all_asleep_is_fatal_with_dump) {
     never_main.wait();  // main waits too: nothing can wake anyone
   }),
               ::testing::ExitedWithCode(2),
+              // Only the regex subset GoogleTest has on every target (no [] () {}).
               "fatal error: all goroutines are asleep - deadlock!\n\n"
-              "(goroutine [0-9]+ \\[waiting, park, [0-9]+ ms\\] created at .*\n){2}");
+              "goroutine 1 .waiting, park, .* ms. created at .*sched_test.cpp:.*\n"
+              "goroutine 2 .waiting, park, .* ms. created at .*sched_test.cpp:");
 }
 
 TEST(runtime_deadlock, plain_thread_that_may_wake_prevents_report) {

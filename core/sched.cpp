@@ -4,11 +4,13 @@
 // explains the design; comments here say why a step is where it is.
 #include "core/sched.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "core/fatal.h"
 #include "core/spin.h"
@@ -834,7 +836,12 @@ void schedule(M* m) {
 void dump_goroutines(std::string* out) {
   const int64_t now = os::nanotime();
   S.allglock.lock();
-  for (G* gp = S.allgs; gp != nullptr; gp = gp->alllink) {
+  std::vector<G*> gs;
+  for (G* gp = S.allgs; gp != nullptr; gp = gp->alllink) gs.push_back(gp);
+  S.allglock.unlock();
+  // By id, as Go lists them: main first.
+  std::sort(gs.begin(), gs.end(), [](const G* a, const G* b) { return a->id < b->id; });
+  for (G* gp : gs) {
     const GStatus st = gp->status.load(std::memory_order_acquire);
     if (st == GStatus::dead || st == GStatus::idle) continue;
     *out += "goroutine ";
@@ -856,7 +863,6 @@ void dump_goroutines(std::string* out) {
     }
     *out += "\n";
   }
-  S.allglock.unlock();
 }
 
 // ThreadSanitizer runs background threads of its own: one started at the
