@@ -131,6 +131,14 @@ bool Fiber::create_on(const Stack& s, Fn fn, void* arg, uint64_t id) noexcept {
 }
 
 bool Fiber::start_on_stack(Fn fn, void* arg, uint64_t id) noexcept {
+  start_context(fn, arg, id);
+#if defined(KEEL_TSAN)
+  tsan_ = __tsan_create_fiber(0);
+#endif
+  return true;
+}
+
+void Fiber::start_context(Fn fn, void* arg, uint64_t id) noexcept {
   fn_ = fn;
   arg_ = arg;
   id_ = id;
@@ -144,10 +152,6 @@ bool Fiber::start_on_stack(Fn fn, void* arg, uint64_t id) noexcept {
   const arch::ContextStack cs{stack_.limit != nullptr ? stack_.limit : stack_.lo,
                               static_cast<char*>(stack_.hi) - kStackOwnerBytes, stack_.reserved_lo};
   keel_context_make(&ctx_, &cs, &FiberAccess::start, this);
-#if defined(KEEL_TSAN)
-  tsan_ = __tsan_create_fiber(0);
-#endif
-  return true;
 }
 
 void Fiber::write_owner() noexcept {
@@ -166,26 +170,38 @@ void Fiber::set_site(const char* file, uint32_t line) noexcept {
   if (!thread_) write_owner();
 }
 
-Stack Fiber::release_stack() noexcept {
-#if defined(KEEL_TSAN)
-  if (tsan_ != nullptr && !thread_) __tsan_destroy_fiber(tsan_);
-#endif
-  tsan_ = nullptr;
-  Stack s = stack_;
+void Fiber::restart(Fn fn, void* arg, uint64_t id) noexcept {
+  unpoison_dead_frames();
+  stack_.write_canary();
+  // Same stack, same TSan fiber: only the context starts over.
+  start_context(fn, arg, id);
+}
+
+// Under ASan, frames that never returned (the ones a finished fiber left by
+// switching away, all above its last saved sp) keep poisoned redzones; the
+// next user of the stack must not inherit them. Below that sp, frames
+// returned or were unwound (ASan clears those itself), so only [sp, hi) is
+// cleared — clearing all 256 KiB would make 32 KiB of shadow resident per
+// stack.
+void Fiber::unpoison_dead_frames() noexcept {
 #if defined(KEEL_ASAN)
-  // Frames that never returned (the ones a finished fiber left by switching
-  // away, all above its last saved sp) keep poisoned redzones; the next user
-  // of the stack must not inherit them. Below that sp, frames returned or
-  // were unwound (ASan clears those itself), so only [sp, hi) is cleared —
-  // clearing all 256 KiB would make 32 KiB of shadow resident per stack.
-  if (s.valid()) {
-    char* lo = static_cast<char*>(s.lo);
-    char* hi = static_cast<char*>(s.hi);
+  if (stack_.valid()) {
+    char* lo = static_cast<char*>(stack_.lo);
+    char* hi = static_cast<char*>(stack_.hi);
     char* sp = static_cast<char*>(ctx_.sp);
     if (sp == nullptr || sp < lo || sp > hi) sp = lo;
     __asan_unpoison_memory_region(sp, size_t(hi - sp));
   }
 #endif
+}
+
+Stack Fiber::release_stack() noexcept {
+#if defined(KEEL_TSAN)
+  if (tsan_ != nullptr && !thread_) __tsan_destroy_fiber(tsan_);
+#endif
+  tsan_ = nullptr;
+  unpoison_dead_frames();
+  Stack s = stack_;
   stack_ = Stack{};
   thread_ = false;
   ctx_ = arch::Context{};

@@ -43,6 +43,10 @@ class Fiber {
   // top kStackOwnerBytes hold the owner record. False, leaving s with the
   // caller, if s is not a valid stack.
   bool create_on(const Stack& s, Fn fn, void* arg, uint64_t id) noexcept;
+  // Start over on the stack this fiber has, once it has finished
+  // (fiber_exit) or never started: cheaper than destroy + create (no
+  // mapping calls), which is how the scheduler reuses dead goroutines.
+  void restart(Fn fn, void* arg, uint64_t id) noexcept;
   // Free the stack and sanitizer state. The fiber must not be running, and
   // a created fiber must have finished (fiber_exit) or never started.
   void destroy() noexcept;
@@ -76,7 +80,9 @@ class Fiber {
   friend struct FiberAccess;
 
   bool start_on_stack(Fn fn, void* arg, uint64_t id) noexcept;
+  void start_context(Fn fn, void* arg, uint64_t id) noexcept;
   void write_owner() noexcept;
+  void unpoison_dead_frames() noexcept;
 
   arch::Context ctx_;
   Stack stack_;
