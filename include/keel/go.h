@@ -101,9 +101,10 @@ int run(F&& main, std::source_location loc = std::source_location::current()) {
   return result;
 }
 
-// Yield the processor: the caller goes to the back of the global run queue
-// and resumes later (Go's runtime.Gosched). On a plain thread: yields the
-// OS thread.
+// Yield the processor: let other goroutines run, and resume later (Go's
+// runtime.Gosched). When another goroutine is queued on this P, the caller
+// switches straight to it and queues itself behind; otherwise it goes to the
+// global run queue, as in Go. On a plain thread: yields the OS thread.
 void gosched() noexcept;
 
 // End the calling goroutine after unwinding its stack, so destructors and
