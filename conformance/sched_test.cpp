@@ -173,6 +173,71 @@ TEST(runtime_goroutine, spawn_and_join_100k) {
   kc::record_metric("max_alive", double(max_seen), "goroutines");
 }
 
+namespace {
+// Parks any number of goroutines and releases them all at once.
+class Gate {
+ public:
+  void wait() {
+    mu_.lock();
+    if (open_) {
+      mu_.unlock();
+      return;
+    }
+    waiters_.push_back(core::getg());
+    core::gopark([](core::G*, void* a) noexcept {
+      static_cast<Gate*>(a)->mu_.unlock();
+      return true;
+    }, this, core::WaitReason::park);
+  }
+  void open() {
+    mu_.lock();
+    open_ = true;
+    std::vector<core::G*> ws;
+    ws.swap(waiters_);
+    mu_.unlock();
+    for (core::G* g : ws) core::goready(g);
+  }
+
+ private:
+  core::Lock mu_;
+  bool open_ = false;
+  std::vector<core::G*> waiters_;
+};
+}  // namespace
+
+TEST(runtime_goroutine, million_parked_at_once) {
+  // 10^6 on every leg but TSan, whose runtime allows 8128 fibers alive.
+  const int n = kTsan ? 5'000 : 1'000'000;
+  Gate gate;
+  Latch parked(n), ended(n);
+  int64_t r0 = -1, r1 = -1, alive = 0;
+  const int64_t t0 = os::nanotime();
+  int64_t t_parked = 0;
+  keel::run([&] {
+    r0 = os::resident_memory_bytes();
+    for (int i = 0; i < n; i++) {
+      keel::go([&] {
+        parked.count_down();
+        gate.wait();
+        ended.count_down();
+      });
+    }
+    parked.wait();
+    // Every goroutine has at least reached its park; let the last ones
+    // finish switching away before measuring.
+    keel::gosched();
+    t_parked = os::nanotime() - t0;
+    alive = keel::num_goroutine();
+    r1 = os::resident_memory_bytes();
+    gate.open();
+    ended.wait();
+  });
+  EXPECT_EQ(alive, n + 1) << "all of them (and main) alive at once";
+  kc::record_metric("goroutines", n, "");
+  kc::record_metric("spawn_and_park", double(t_parked) / 1e6, "ms");
+  if (r0 >= 0 && r1 >= 0) kc::record_metric("resident_per_goroutine", double(r1 - r0) / n, "B");
+}
+
 TEST(runtime_goroutine, num_goroutine_counts_live_ones) {
   keel::run([] {
     EXPECT_EQ(keel::num_goroutine(), 1) << "main alone";

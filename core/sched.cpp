@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,7 @@ struct Sched {
   std::atomic<uint64_t> goidgen{0};
   std::atomic<uint64_t> midgen{0};
   std::atomic<uint64_t> nsteals{0};     // successful steals (diagnostics)
+  std::atomic<int64_t> coarse_now{0};   // nanotime() at the last idle/slow park
   int32_t nprocs = 0;
   P* allp = nullptr;
   std::atomic<bool> started{false};
@@ -426,6 +428,7 @@ void handoffp(P* p) {
 // Park the M until startm hands it a P. False: woken without one (keel::run's
 // thread, because main returned).
 bool stopm(M* m) {
+  S.coarse_now.store(os::nanotime(), std::memory_order_relaxed);
   S.lock.lock();
   // main_finished sets main_done and looks for keel::run's thread among the
   // idle Ms under this lock: checking here under it too means that thread
@@ -645,6 +648,7 @@ void ensure_started() {
   S.lock.lock();
   if (!S.started.load(std::memory_order_relaxed)) {
     const int n = default_procs();
+    S.coarse_now.store(os::nanotime(), std::memory_order_relaxed);
     S.allp = new P[size_t(n)];
     S.nprocs = n;
     for (int i = n - 1; i >= 0; i--) {
@@ -722,14 +726,68 @@ void main_finished(G* gp) {
   S.lock.unlock();
 }
 
+G* after_switch(M* m);
+
+// First thing wherever a goroutine resumes (or starts): finish what the G
+// that switched away on this M asked for. After a switch through g0, g0 has
+// already done it and there is nothing left.
+void finish_resume() {
+  M* m = getm();
+  if (m->action != M::Action::none) after_switch(m);
+}
+
+// The next G for a direct switch from the running G, taken from this P's
+// own queue — or null when the switch must go through g0: a locked G on
+// either side, keel::run's main ending, the scheduler pausing, nothing
+// queued here, or time for the global queue's turn (every 61st schedule).
+G* next_local(M* m) {
+  if (m->lockedg != nullptr || S.paused.load(std::memory_order_relaxed)) return nullptr;
+  P* p = m->p;
+  if ((p->schedtick + 1) % 61 == 0 && S.runqsize.load(std::memory_order_relaxed) != 0) return nullptr;
+  G* next = runqget(p);
+  if (next != nullptr && next->lockedm != nullptr) {
+    runqput(p, next, true);  // startlockedm is g0's job
+    return nullptr;
+  }
+  return next;
+}
+
+// Switch from gp straight to next, without the round trip through g0 (one
+// context switch instead of two). m->action says what gp wants; next does it.
+void switch_direct(M* m, G* gp, G* next) {
+  m->curg = next;
+  next->m = m;
+  next->status.store(GStatus::running, std::memory_order_relaxed);
+  m->p->schedtick++;
+  fiber_switch(&gp->fiber, &next->fiber);
+  finish_resume();  // resumed, maybe on another M
+}
+
 void goentry(void* arg) {
   G* gp = static_cast<G*>(arg);
+  finish_resume();
   run_body(gp);
   gp->fn.destroy(gp->fn.arg);
   gp->fn = detail::GoFn{};
-  if (gp->is_main) main_finished(gp);
-  M* m = getm();
+  M* m;
+  if (gp->is_main) {
+    main_finished(gp);
+    m = getm();
+  } else {
+    m = getm();
+    if (G* next = next_local(m)) {
+      m->action = M::Action::exit;
+      m->action_g = gp;
+      m->curg = next;
+      next->m = m;
+      next->status.store(GStatus::running, std::memory_order_relaxed);
+      m->p->schedtick++;
+      fiber_exit(&gp->fiber, &next->fiber);
+    }
+  }
+  // keel::run's main always ends through g0: its thread may have to return.
   m->action = M::Action::exit;
+  m->action_g = gp;
   fiber_exit(&gp->fiber, &m->g0);
 }
 
@@ -738,14 +796,15 @@ void mcall(M::Action a) {
   M* m = getm();
   G* gp = m->curg;
   m->action = a;
+  m->action_g = gp;
   fiber_switch(&gp->fiber, &m->g0);
-  // Resumed, maybe on another M: whatever `m` was is stale now.
+  finish_resume();  // resumed, maybe on another M: `m` is stale now
 }
 
 void gdestroy(M* m, G* gp) {
-  gp->status.store(GStatus::dead, std::memory_order_release);
+  const bool is_main = gp->is_main;
+  if (!is_main) gp->status.store(GStatus::dead, std::memory_order_release);
   gp->m = nullptr;
-  m->curg = nullptr;
   if (gp->lockedm != nullptr) {
     // A goroutine that exits while locked: its thread simply goes back to
     // the pool (Go ends the thread; keel's Ms carry no per-goroutine state
@@ -755,6 +814,13 @@ void gdestroy(M* m, G* gp) {
     m->lockedg = nullptr;
   }
   S.ngoroutines.fetch_sub(1, std::memory_order_relaxed);
+  if (is_main) {
+    // Not to the free list: keel::run's thread frees the main G's stack
+    // (run_main) once it sees this store, which comes after the last use of
+    // that stack and of gp.
+    gp->status.store(GStatus::dead, std::memory_order_release);
+    return;
+  }
   gfput(m->p, gp);
 }
 
@@ -766,25 +832,30 @@ void execute(M* m, G* gp) {
   fiber_switch(&m->g0, &gp->fiber);
 }
 
-// The G that ran on m switched back to g0 asking for m->action. Returns a G
-// to run at once (a park whose unlockf declined), or null to schedule.
-G* after_switch(M* m, G* gp) {
+// Do what the G that switched away from m asked for (m->action on
+// m->action_g). On g0 (m->curg still that G) it returns a G to run at once
+// when a park is declined; after a direct switch the declined G goes to
+// runnext instead, since another G is running already.
+G* after_switch(M* m) {
   const M::Action a = m->action;
+  G* gp = m->action_g;
   m->action = M::Action::none;
+  m->action_g = nullptr;
+  const bool on_g0 = m->curg == gp;
+  if (on_g0) m->curg = nullptr;
   switch (a) {
     case M::Action::park: {
-      m->curg = nullptr;
       gp->m = nullptr;
       gp->status.store(GStatus::waiting, std::memory_order_release);
       if (gp->parkfn != nullptr && !gp->parkfn(gp, gp->parkarg)) {
         GStatus w = GStatus::waiting;
         gp->status.compare_exchange_strong(w, GStatus::runnable, std::memory_order_acq_rel);
-        return gp;
+        if (on_g0) return gp;
+        runqput(m->p, gp, true);
       }
       return nullptr;
     }
     case M::Action::gosched:
-      m->curg = nullptr;
       gp->m = nullptr;
       gp->status.store(GStatus::runnable, std::memory_order_release);
       S.lock.lock();
@@ -792,7 +863,6 @@ G* after_switch(M* m, G* gp) {
       S.lock.unlock();
       return nullptr;
     case M::Action::yield:
-      m->curg = nullptr;
       gp->m = nullptr;
       gp->status.store(GStatus::runnable, std::memory_order_release);
       runqput(m->p, gp, false);
@@ -803,7 +873,7 @@ G* after_switch(M* m, G* gp) {
     case M::Action::none:
       break;
   }
-  fatal("a goroutine switched to the scheduler without saying why");
+  fatal("a goroutine switched away without saying why");
 }
 
 void schedule(M* m) {
@@ -828,7 +898,7 @@ void schedule(M* m) {
       }
     }
     execute(m, gp);
-    next = after_switch(m, gp);
+    next = after_switch(m);
   }
 }
 
@@ -956,10 +1026,21 @@ void gopark(UnlockFn unlockf, void* arg, WaitReason reason) noexcept {
   if (m != nullptr && m->curg != nullptr) {
     G* gp = m->curg;
     gp->waitreason = reason;
-    gp->waitsince = os::nanotime();
+    // A clock read costs as much as a direct switch: take the coarse clock
+    // (advanced whenever an M goes idle or parks through g0). The deadlock
+    // dump, the only reader, runs when every M is idle, so it is exact there.
+    gp->waitsince = S.coarse_now.load(std::memory_order_relaxed);
     gp->parkfn = unlockf;
     gp->parkarg = arg;
-    mcall(M::Action::park);
+    if (G* next = next_local(m)) {
+      m->action = M::Action::park;
+      m->action_g = gp;
+      switch_direct(m, gp, next);
+    } else {
+      S.coarse_now.store(os::nanotime(), std::memory_order_relaxed);
+      gp->waitsince = S.coarse_now.load(std::memory_order_relaxed);
+      mcall(M::Action::park);
+    }
     return;
   }
   // A plain thread: sleep on its note. Counted as blocked *before* unlockf
@@ -1011,9 +1092,23 @@ void goready(G* gp) noexcept {
   wakep();
 }
 
+// Yield to the next G of this P directly when there is one; the caller goes
+// to the tail of the local queue.
+bool yield_direct() {
+  M* m = getm();
+  if (m == nullptr || m->curg == nullptr) return false;
+  G* gp = m->curg;
+  G* next = next_local(m);
+  if (next == nullptr) return false;
+  m->action = M::Action::yield;
+  m->action_g = gp;
+  switch_direct(m, gp, next);
+  return true;
+}
+
 void goyield() noexcept {
-  if (on_goroutine()) mcall(M::Action::yield);
-  else os::thread_yield();
+  if (!on_goroutine()) os::thread_yield();
+  else if (!yield_direct()) mcall(M::Action::yield);
 }
 
 bool can_spin(int iter) noexcept {
@@ -1063,7 +1158,7 @@ using core::S;
 
 namespace detail {
 
-void go_start(GoFn fn, const GoOptions& opt, const char* file, uint32_t line) {
+GoSlot go_prepare(size_t size, size_t align, const GoOptions& opt) {
   core::ensure_started();
   M* m = core::getm();
   core::P* p = m != nullptr ? m->p : nullptr;
@@ -1073,7 +1168,6 @@ void go_start(GoFn fn, const GoOptions& opt, const char* file, uint32_t line) {
     gp = new G;
     if (!gp->fiber.create(&core::goentry, gp, id, opt.stack_size)) {
       delete gp;
-      fn.destroy(fn.arg);
       core::fatal("go: out of memory allocating a goroutine stack");
     }
     core::allgadd(gp);
@@ -1081,10 +1175,36 @@ void go_start(GoFn fn, const GoOptions& opt, const char* file, uint32_t line) {
     gp->fiber.restart(&core::goentry, gp, id);
   }
   gp->id = id;
+  gp->stack_size = opt.stack_size;
+  GoSlot slot{gp->fnbuf, gp, false, align};
+  if (size > kInlineFn || align > alignof(std::max_align_t) || align > 16) {
+    slot.storage = ::operator new(size, std::align_val_t(align));
+    slot.heap = true;
+  }
+  return slot;
+}
+
+void go_abort(GoSlot slot) noexcept {
+  G* gp = static_cast<G*>(slot.g);
+  if (slot.heap) ::operator delete(slot.storage, std::align_val_t(slot.align));
+  gp->status.store(core::GStatus::dead, std::memory_order_release);
+  M* m = core::getm();
+  if (m != nullptr && m->p != nullptr) {
+    core::gfput(m->p, gp);
+  } else {
+    S.lock.lock();
+    gp->schedlink = S.gfree;
+    S.gfree = gp;
+    S.ngfree++;
+    S.lock.unlock();
+  }
+}
+
+void go_commit(GoSlot slot, GoFn fn, const char* file, uint32_t line) noexcept {
+  G* gp = static_cast<G*>(slot.g);
   gp->fn = fn;
   gp->file = file;
   gp->line = line;
-  gp->stack_size = opt.stack_size;
   gp->lockedm = nullptr;
   gp->lockcount = 0;
   gp->waitreason = core::WaitReason::none;
@@ -1092,6 +1212,9 @@ void go_start(GoFn fn, const GoOptions& opt, const char* file, uint32_t line) {
   gp->is_main = false;
   S.ngoroutines.fetch_add(1, std::memory_order_relaxed);
   gp->status.store(core::GStatus::runnable, std::memory_order_release);
+  // The callable's constructor may have parked: ask again which P we are on.
+  M* m = core::getm();
+  core::P* p = m != nullptr ? m->p : nullptr;
   if (p != nullptr) {
     core::runqput(p, gp, true);
   } else {
@@ -1152,7 +1275,11 @@ int run_main(GoFn fn, int* result, const char* file, uint32_t line) {
   S.m0 = nullptr;
   S.lock.unlock();
   core::setm(nullptr);
-  // The main G's stack is done with; its G stays in allgs as dead.
+  // main may have finished on another M, whose main_finished woke us while
+  // that M was still on the main G's stack: wait until it has switched off
+  // it (gdestroy marks the G dead last) before freeing the stack. The G
+  // stays in allgs as dead.
+  while (gp->status.load(std::memory_order_acquire) != core::GStatus::dead) os::thread_yield();
   gp->fiber.destroy();
   delete m;
   return 0;
@@ -1160,9 +1287,12 @@ int run_main(GoFn fn, int* result, const char* file, uint32_t line) {
 
 }  // namespace detail
 
+// With another G queued on this P, switch to it directly and queue the
+// caller at the local tail; otherwise go through g0 and the global queue as
+// Go does (so a P with nothing local still lets global work in).
 void gosched() noexcept {
-  if (core::on_goroutine()) core::mcall(M::Action::gosched);
-  else os::thread_yield();
+  if (!core::on_goroutine()) os::thread_yield();
+  else if (!core::yield_direct()) core::mcall(M::Action::gosched);
 }
 
 void goexit() {

@@ -44,6 +44,9 @@ struct G {
   UnlockFn parkfn = nullptr;   // gopark's unlockf, run on g0 after the switch
   void* parkarg = nullptr;
   detail::GoFn fn{};           // the callable; destroyed when it returns
+  // Where the callable lives when it fits (most lambdas do): no allocation
+  // per go().
+  alignas(16) unsigned char fnbuf[detail::kInlineFn];
   const char* file = "";       // creation site (go()'s caller)
   uint32_t line = 0;
   size_t stack_size = 0;       // requested usable size (0: default)
@@ -65,8 +68,11 @@ struct M {
   Note park;                   // idle M sleeps here
   M* schedlink = nullptr;      // idle M list
   G* lockedg = nullptr;        // lock_os_thread
-  // What the G that just switched to g0 asked for (Go's mcall(fn)).
+  // What the G that just switched away asked for (Go's mcall(fn)), done by
+  // whoever resumes on this M: g0, or — on a direct G-to-G switch — the next
+  // goroutine, first thing after the switch. action_g is that G.
   enum class Action : uint8_t { none, park, gosched, yield, exit } action = Action::none;
+  G* action_g = nullptr;
   uint64_t rand = 0;
 };
 

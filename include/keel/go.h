@@ -7,6 +7,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <new>
 #include <source_location>
 #include <type_traits>
 #include <utility>
@@ -19,21 +20,49 @@ struct GoOptions {
 };
 
 namespace detail {
-// The type-erased entry: fn(arg) runs the callable, destroy(arg) frees it.
-// `site` is where go() was called ("file:line"), a static string.
+// The type-erased entry: run(arg) runs the callable, destroy(arg) destroys
+// (and, if it lives on the heap, frees) it.
 struct GoFn {
   void (*run)(void* arg);
   void (*destroy)(void* arg) noexcept;
   void* arg;
 };
-void go_start(GoFn fn, const GoOptions& opt, const char* file, uint32_t line);
+// go() in two steps so the callable is built in place: go_prepare finds a
+// goroutine (a reused one when possible) and storage for the callable —
+// inside the goroutine when it fits in kInlineFn bytes, else on the heap;
+// go_commit starts it, go_abort undoes go_prepare (the callable's
+// constructor threw).
+constexpr size_t kInlineFn = 64;
+struct GoSlot {
+  void* storage;
+  void* g;
+  bool heap;
+  size_t align;
+};
+GoSlot go_prepare(size_t size, size_t align, const GoOptions& opt);
+void go_abort(GoSlot slot) noexcept;
+void go_commit(GoSlot slot, GoFn fn, const char* file, uint32_t line) noexcept;
 int run_main(GoFn fn, int* result, const char* file, uint32_t line);
 
 template <class F>
-GoFn make_fn(F&& f) {
+void go_impl(F&& f, const GoOptions& opt, const std::source_location& loc) {
   using Fn = std::decay_t<F>;
-  auto* p = new Fn(std::forward<F>(f));
-  return GoFn{[](void* a) { (*static_cast<Fn*>(a))(); }, [](void* a) noexcept { delete static_cast<Fn*>(a); }, p};
+  static_assert(std::is_invocable_v<Fn&>, "keel::go needs a callable taking no arguments");
+  GoSlot slot = go_prepare(sizeof(Fn), alignof(Fn), opt);
+  try {
+    ::new (slot.storage) Fn(std::forward<F>(f));
+  } catch (...) {
+    go_abort(slot);
+    throw;
+  }
+  GoFn fn{[](void* a) { (*static_cast<Fn*>(a))(); },
+          slot.heap ? +[](void* a) noexcept {
+            static_cast<Fn*>(a)->~Fn();
+            ::operator delete(a, std::align_val_t(alignof(Fn)));
+          }
+                    : +[](void* a) noexcept { static_cast<Fn*>(a)->~Fn(); },
+          slot.storage};
+  go_commit(slot, fn, loc.file_name(), loc.line());
 }
 }  // namespace detail
 
@@ -44,13 +73,11 @@ GoFn make_fn(F&& f) {
 // source location.
 template <class F>
 void go(F&& f, std::source_location loc = std::source_location::current()) {
-  static_assert(std::is_invocable_v<std::decay_t<F>&>, "keel::go needs a callable taking no arguments");
-  detail::go_start(detail::make_fn(std::forward<F>(f)), GoOptions{}, loc.file_name(), loc.line());
+  detail::go_impl(std::forward<F>(f), GoOptions{}, loc);
 }
 template <class F>
 void go(const GoOptions& opt, F&& f, std::source_location loc = std::source_location::current()) {
-  static_assert(std::is_invocable_v<std::decay_t<F>&>, "keel::go needs a callable taking no arguments");
-  detail::go_start(detail::make_fn(std::forward<F>(f)), opt, loc.file_name(), loc.line());
+  detail::go_impl(std::forward<F>(f), opt, loc);
 }
 
 // Run main() as the main goroutine, with the calling thread as one of the
@@ -74,9 +101,10 @@ int run(F&& main, std::source_location loc = std::source_location::current()) {
   return result;
 }
 
-// Yield the processor: the caller goes to the back of the global run queue
-// and resumes later (Go's runtime.Gosched). On a plain thread: yields the
-// OS thread.
+// Yield the processor: let other goroutines run, and resume later (Go's
+// runtime.Gosched). When another goroutine is queued on this P, the caller
+// switches straight to it and queues itself behind; otherwise it goes to the
+// global run queue, as in Go. On a plain thread: yields the OS thread.
 void gosched() noexcept;
 
 // End the calling goroutine after unwinding its stack, so destructors and
