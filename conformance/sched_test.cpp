@@ -232,7 +232,17 @@ TEST(runtime_goroutine, million_parked_at_once) {
     gate.open();
     ended.wait();
   });
+  // The dead goroutines' stacks go back to the pool, which keeps a few warm
+  // and decommits the rest: the peak must not stay resident.
+  EXPECT_TRUE(kc::wait_until([] { return keel::num_goroutine() == 0; }, kc::scaled_ns(10'000'000'000)));
+  const int64_t r2 = os::resident_memory_bytes();
   EXPECT_EQ(alive, n + 1) << "all of them (and main) alive at once";
+  if (r0 >= 0 && r2 >= 0) {
+    kc::record_metric("resident_after_exit_per_goroutine", double(r2 - r0) / n, "B");
+    if (n >= 100'000) {
+      EXPECT_LT(r2 - r0, (r1 - r0) / 2) << "the stacks of ended goroutines stayed resident";
+    }
+  }
   kc::record_metric("goroutines", n, "");
   kc::record_metric("spawn_and_park", double(t_parked) / 1e6, "ms");
   if (r0 >= 0 && r1 >= 0) kc::record_metric("resident_per_goroutine", double(r1 - r0) / n, "B");

@@ -575,15 +575,36 @@ G* findrunnable(M* m) {
 }
 
 // Free list of dead Gs (their stacks stay mapped: the next go() reuses them).
+constexpr int32_t kGfreeWithStacks = 1024;
 void gfput(P* p, G* gp) {
   gp->schedlink = p->gfree;
   p->gfree = gp;
   if (++p->gfreecnt >= 64) {
-    S.lock.lock();
+    // Half to the global list. Past kGfreeWithStacks dead Gs there, the
+    // ones that move give their stacks back to the pool (which keeps some
+    // warm and scrubs the rest): after a peak of 10^6 goroutines the dead
+    // ones must not keep 10^6 stacks resident.
+    G* batch = nullptr;
+    int32_t n = 0;
     while (p->gfreecnt > 32) {
       G* g1 = p->gfree;
       p->gfree = g1->schedlink;
       p->gfreecnt--;
+      g1->schedlink = batch;
+      batch = g1;
+      n++;
+    }
+    if (S.ngfree.load(std::memory_order_relaxed) + n > kGfreeWithStacks) {
+      for (G* g1 = batch; g1 != nullptr; g1 = g1->schedlink) {
+        if (!g1->fiber.stack().valid()) continue;
+        Stack st = g1->fiber.release_stack();
+        stack_put(&p->stacks, &st);
+      }
+    }
+    S.lock.lock();
+    while (batch != nullptr) {
+      G* g1 = batch;
+      batch = g1->schedlink;
       g1->schedlink = S.gfree;
       S.gfree = g1;
       S.ngfree++;
@@ -610,7 +631,7 @@ G* gfget(P* p, size_t stack_size) {
     G** link = &p->gfree;
     for (int i = 0; *link != nullptr && i < 4; i++, link = &(*link)->schedlink) {
       G* gp = *link;
-      if (gp->stack_size == stack_size) {
+      if (gp->stack_size == stack_size || !gp->fiber.stack().valid()) {
         *link = gp->schedlink;
         p->gfreecnt--;
         return gp;
@@ -622,7 +643,7 @@ G* gfget(P* p, size_t stack_size) {
   G** link = &S.gfree;
   for (int i = 0; *link != nullptr && i < 4; i++, link = &(*link)->schedlink) {
     G* gp = *link;
-    if (gp->stack_size == stack_size) {
+    if (gp->stack_size == stack_size || !gp->fiber.stack().valid()) {
       *link = gp->schedlink;
       S.ngfree--;
       S.lock.unlock();
@@ -1169,16 +1190,17 @@ GoSlot go_prepare(size_t size, size_t align, const GoOptions& opt) {
   core::P* p = m != nullptr ? m->p : nullptr;
   const uint64_t id = S.goidgen.fetch_add(1, std::memory_order_relaxed) + 1;
   G* gp = core::gfget(p, opt.stack_size);
-  if (gp == nullptr) {
-    gp = new G;
-    if (!gp->fiber.create(&core::goentry, gp, id, opt.stack_size)) {
-      delete gp;
-      core::fatal("go: out of memory allocating a goroutine stack");
-    }
-    core::allgadd(gp);
-  } else {
+  const bool fresh = gp == nullptr;
+  if (fresh) gp = new G;
+  if (gp->fiber.stack().valid()) {
     gp->fiber.restart(&core::goentry, gp, id);
+  } else {
+    core::Stack st;
+    if (!core::stack_get(p != nullptr ? &p->stacks : nullptr, opt.stack_size, &st) ||
+        !gp->fiber.create_on(st, &core::goentry, gp, id))
+      core::fatal("go: out of memory allocating a goroutine stack");
   }
+  if (fresh) core::allgadd(gp);
   gp->id = id;
   gp->stack_size = opt.stack_size;
   GoSlot slot{gp->fnbuf, gp, false, align};
@@ -1210,6 +1232,7 @@ void go_commit(GoSlot slot, GoFn fn, const char* file, uint32_t line) noexcept {
   gp->fn = fn;
   gp->file = file;
   gp->line = line;
+  gp->fiber.set_site(file, line);
   gp->lockedm = nullptr;
   gp->lockcount = 0;
   gp->waitreason = core::WaitReason::none;
@@ -1251,6 +1274,7 @@ int run_main(GoFn fn, int* result, const char* file, uint32_t line) {
   gp->fn = fn;
   gp->file = file;
   gp->line = line;
+  gp->fiber.set_site(file, line);
   gp->is_main = true;
   S.ngoroutines.fetch_add(1, std::memory_order_relaxed);
   gp->status.store(core::GStatus::runnable, std::memory_order_release);

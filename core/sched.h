@@ -16,6 +16,7 @@
 #include "core/lock.h"
 #include "core/note.h"
 #include "core/park.h"
+#include "core/stack_pool.h"
 #include "keel/go.h"
 
 namespace keel::core {
@@ -89,9 +90,10 @@ struct alignas(64) P {
   std::atomic<uint32_t> runqtail{0};
   std::atomic<G*> runq[kRunqSize];
   std::atomic<G*> runnext{nullptr};
-  // Dead Gs (with their stacks) for reuse.
+  // Dead Gs (with their stacks) for reuse, and free stacks.
   G* gfree = nullptr;
   int32_t gfreecnt = 0;
+  StackCache stacks;
 };
 
 // Counters for tests and diagnostics (a snapshot; not all taken at once).
