@@ -32,3 +32,11 @@ foreach(_keel_t IN LISTS keel-conformance_TESTS)
     set_tests_properties(${_keel_t} PROPERTIES RUN_SERIAL TRUE)
   endif()
 endforeach()
+
+# The tests that hold 10^6 stacks resident (~8 GiB each) must not run beside
+# each other: two at once can exhaust a CI runner's memory.
+foreach(_keel_t IN LISTS keel-conformance_TESTS)
+  if(_keel_t MATCHES "^(runtime_goroutine\\.million|context_stack\\.million)")
+    set_tests_properties(${_keel_t} PROPERTIES RUN_SERIAL TRUE)
+  endif()
+endforeach()
