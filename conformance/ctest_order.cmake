@@ -22,3 +22,13 @@ foreach(_keel_t IN LISTS keel-conformance_TESTS)
     set_tests_properties(${_keel_t} PROPERTIES RESOURCE_LOCK keel_busy_cpus)
   endif()
 endforeach()
+
+# Scheduler tests that measure CPU (parallel speed-up, idle CPU share, a busy
+# P being drained) need the machine to themselves: on a 2-CPU runner any
+# other test beside them halves what they measure. RUN_SERIAL keeps every
+# other test out while they run.
+foreach(_keel_t IN LISTS keel-conformance_TESTS)
+  if(_keel_t MATCHES "^runtime_sched\\.(parallel_cpu_bound|idle_runtime|work_stealing)")
+    set_tests_properties(${_keel_t} PROPERTIES RUN_SERIAL TRUE)
+  endif()
+endforeach()

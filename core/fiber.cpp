@@ -25,6 +25,9 @@
 extern "C" void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom, size_t size);
 extern "C" void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old, size_t* size_old);
 #endif
+#if defined(KEEL_ASAN)
+extern "C" void __asan_unpoison_memory_region(void const volatile* addr, size_t size);
+#endif
 #if defined(KEEL_TSAN)
 extern "C" void* __tsan_get_current_fiber(void);
 extern "C" void* __tsan_create_fiber(unsigned flags);
@@ -142,6 +145,22 @@ bool Fiber::create(Fn fn, void* arg, uint64_t id, size_t stack_size) noexcept {
   tsan_ = __tsan_create_fiber(0);
 #endif
   return true;
+}
+
+void Fiber::restart(Fn fn, void* arg, uint64_t id) noexcept {
+  fn_ = fn;
+  arg_ = arg;
+  id_ = id;
+  eh_ = EhState{};
+  asan_fake_ = nullptr;
+#if defined(KEEL_ASAN)
+  // The previous run ended by switching away from frames that never
+  // returned; their redzones are still poisoned.
+  __asan_unpoison_memory_region(stack_.lo, stack_.size());
+#endif
+  *static_cast<volatile uint64_t*>(stack_.lo) = kStackCanary;
+  const arch::ContextStack cs{stack_.lo, stack_.hi, stack_.reserved_lo};
+  keel_context_make(&ctx_, &cs, &FiberAccess::start, this);
 }
 
 void Fiber::destroy() noexcept {

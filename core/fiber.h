@@ -37,6 +37,10 @@ class Fiber {
   // fiber_exit; if it returns, the process dies with a fatal error. False if
   // memory for the stack was refused.
   bool create(Fn fn, void* arg, uint64_t id, size_t stack_size = 0) noexcept;
+  // Start over on the stack of a fiber made by create() that has finished
+  // (fiber_exit) or never started: cheaper than destroy + create (no
+  // mapping calls), which is how the scheduler reuses dead goroutines.
+  void restart(Fn fn, void* arg, uint64_t id) noexcept;
   // Free the stack and sanitizer state. The fiber must not be running, and
   // a created fiber must have finished (fiber_exit) or never started.
   void destroy() noexcept;

@@ -102,6 +102,15 @@ void sleep_ns(int64_t ns) noexcept;
 // Number of processors this process may run on (affinity-aware), >= 1.
 int cpu_count() noexcept;
 
+// OS threads in the calling process now — every thread, keel's or not — or
+// -1 when the OS cannot tell. The deadlock check compares it with the threads
+// the runtime knows about: a thread it cannot account for might still wake a
+// goroutine, so while one exists no deadlock is reported. A port counts
+// threads that can run user code; it leaves out threads an emulator adds to
+// every process (see thread_count's notes in docs/PORTING.md). Not cheap
+// (it may read /proc or take a snapshot): never on a fast path.
+int64_t thread_count() noexcept;
+
 // Name the calling thread (debuggers, profilers, goroutine dumps). Names
 // longer than caps().thread_name_max are truncated, not rejected.
 Error thread_set_name(const char* name) noexcept;
@@ -113,6 +122,10 @@ Error thread_get_name(char* buf, size_t cap) noexcept;
 // Windows); sysmon uses it to tell a thread blocked in the kernel from one
 // computing.
 int64_t thread_cpu_time_ns(const Thread& t) noexcept;
+// CPU time (user + system) consumed so far by the whole process, all threads,
+// in nanoseconds, or -1. Same granularity caveat. Used to check that an idle
+// runtime really idles.
+int64_t process_cpu_time_ns() noexcept;
 
 // ---------------------------------------------------------------------------
 // Group 3: parking, address-wait family (futex / WaitOnAddress / ulock)

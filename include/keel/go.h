@@ -27,7 +27,7 @@ struct GoFn {
   void* arg;
 };
 void go_start(GoFn fn, const GoOptions& opt, const char* file, uint32_t line);
-int run_main(GoFn fn, int* result);
+int run_main(GoFn fn, int* result, const char* file, uint32_t line);
 
 template <class F>
 GoFn make_fn(F&& f) {
@@ -60,7 +60,7 @@ void go(const GoOptions& opt, F&& f, std::source_location loc = std::source_loca
 // current stretch up to their next scheduling point). One keel::run at a
 // time; calling it from a goroutine is a fatal error.
 template <class F>
-int run(F&& main) {
+int run(F&& main, std::source_location loc = std::source_location::current()) {
   int result = 0;
   auto body = [&main, &result] {
     if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
@@ -70,7 +70,7 @@ int run(F&& main) {
     }
   };
   detail::run_main(detail::GoFn{[](void* a) { (*static_cast<decltype(body)*>(a))(); }, [](void*) noexcept {}, &body},
-                   &result);
+                   &result, loc.file_name(), loc.line());
   return result;
 }
 

@@ -57,4 +57,16 @@ int64_t thread_cpu_time_ns(const Thread& t) noexcept {
   return us * 1000;
 }
 
+int64_t thread_count() noexcept {
+  // task_threads hands back a send right per thread and a VM array: both
+  // must be released or every call leaks them.
+  thread_act_array_t list = nullptr;
+  mach_msg_type_number_t n = 0;
+  if (task_threads(mach_task_self(), &list, &n) != KERN_SUCCESS) return -1;
+  for (mach_msg_type_number_t i = 0; i < n; i++) mach_port_deallocate(mach_task_self(), list[i]);
+  vm_deallocate(mach_task_self(), vm_address_t(list), vm_size_t(n * sizeof(thread_act_t)));
+  return int64_t(n);
+}
+
 }  // namespace keel::os
+

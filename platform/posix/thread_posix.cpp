@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 
 #include <atomic>
 #include <climits>
@@ -103,5 +104,11 @@ Thread thread_self() noexcept {
 }
 
 void thread_yield() noexcept { sched_yield(); }
+
+int64_t process_cpu_time_ns() noexcept {
+  timespec ts;
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return -1;
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 
 }  // namespace keel::os

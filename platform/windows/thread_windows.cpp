@@ -7,6 +7,8 @@
 #define NOMINMAX
 #endif
 #include <windows.h>
+// after windows.h, which it needs
+#include <tlhelp32.h>
 
 #include <process.h>
 
@@ -158,6 +160,25 @@ uint64_t thread_id() noexcept { return GetCurrentThreadId(); }
 
 void thread_yield() noexcept { SwitchToThread(); }
 
+int64_t thread_count() noexcept {
+  // A snapshot of every thread in the system, filtered to ours: the only
+  // documented way (NtQuerySystemInformation is internal). Wine implements
+  // it exactly (measured: 1 at start, 2 with one extra thread).
+  HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);
+  if (snap == INVALID_HANDLE_VALUE) return -1;
+  THREADENTRY32 te;
+  te.dwSize = sizeof te;
+  const DWORD pid = GetCurrentProcessId();
+  int64_t n = 0;
+  if (Thread32First(snap, &te)) {
+    do {
+      if (te.th32OwnerProcessID == pid) n++;
+    } while (Thread32Next(snap, &te));
+  }
+  CloseHandle(snap);
+  return n;
+}
+
 int cpu_count() noexcept {
   // ALL_PROCESSOR_GROUPS: a plain affinity mask sees at most 64 CPUs.
   DWORD n = GetActiveProcessorCount(ALL_PROCESSOR_GROUPS);
@@ -214,6 +235,15 @@ int64_t thread_cpu_time_ns(const Thread& t) noexcept {
   if (h == nullptr) return -1;
   FILETIME created, exited, kernel, user;
   if (!GetThreadTimes(h, &created, &exited, &kernel, &user)) return -1;
+  auto ticks = [](const FILETIME& f) {
+    return (static_cast<int64_t>(f.dwHighDateTime) << 32) | static_cast<int64_t>(f.dwLowDateTime);
+  };
+  return (ticks(kernel) + ticks(user)) * 100;
+}
+
+int64_t process_cpu_time_ns() noexcept {
+  FILETIME created, exited, kernel, user;
+  if (!GetProcessTimes(GetCurrentProcess(), &created, &exited, &kernel, &user)) return -1;
   auto ticks = [](const FILETIME& f) {
     return (static_cast<int64_t>(f.dwHighDateTime) << 32) | static_cast<int64_t>(f.dwLowDateTime);
   };
