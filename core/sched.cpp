@@ -741,7 +741,8 @@ void mcall(M::Action a) {
 }
 
 void gdestroy(M* m, G* gp) {
-  gp->status.store(GStatus::dead, std::memory_order_release);
+  const bool is_main = gp->is_main;
+  if (!is_main) gp->status.store(GStatus::dead, std::memory_order_release);
   gp->m = nullptr;
   m->curg = nullptr;
   if (gp->lockedm != nullptr) {
@@ -753,6 +754,13 @@ void gdestroy(M* m, G* gp) {
     m->lockedg = nullptr;
   }
   S.ngoroutines.fetch_sub(1, std::memory_order_relaxed);
+  if (is_main) {
+    // Not to the free list: keel::run's thread frees the main G's stack
+    // (run_main) once it sees this store, which comes after the last use of
+    // that stack and of gp.
+    gp->status.store(GStatus::dead, std::memory_order_release);
+    return;
+  }
   gfput(m->p, gp);
 }
 
@@ -1146,7 +1154,11 @@ int run_main(GoFn fn, int* result, const char* file, uint32_t line) {
   S.m0 = nullptr;
   S.lock.unlock();
   core::setm(nullptr);
-  // The main G's stack is done with; its G stays in allgs as dead.
+  // main may have finished on another M, whose main_finished woke us while
+  // that M was still on the main G's stack: wait until it has switched off
+  // it (gdestroy marks the G dead last) before freeing the stack. The G
+  // stays in allgs as dead.
+  while (gp->status.load(std::memory_order_acquire) != core::GStatus::dead) os::thread_yield();
   gp->fiber.destroy();
   delete m;
   return 0;
