@@ -545,17 +545,22 @@ G* findrunnable(M* m) {
     if (m->spinning) {
       m->spinning = false;
       if (S.nmspinning.fetch_sub(1, std::memory_order_acq_rel) - 1 < 0) fatal("findrunnable: negative nmspinning");
-      for (int32_t i = 0; i < S.nprocs; i++) {
-        if (!runqempty(&S.allp[i])) {
-          S.lock.lock();
-          P* p2 = pidleget_locked();
-          S.lock.unlock();
-          if (p2 != nullptr) {
-            acquirep(m, p2);
-            m->spinning = true;
-            S.nmspinning.fetch_add(1, std::memory_order_acq_rel);
-          }
-          break;
+      // The global queue too: goready and go() from a plain thread (no P)
+      // put there and call wakep, which wakes nobody while we spin. Under
+      // the lock: either their put is visible here, or their wakep comes
+      // after our decrement and starts an M.
+      S.lock.lock();
+      bool work = S.runqsize.load(std::memory_order_relaxed) != 0;
+      S.lock.unlock();
+      for (int32_t i = 0; i < S.nprocs && !work; i++) work = !runqempty(&S.allp[i]);
+      if (work) {
+        S.lock.lock();
+        P* p2 = pidleget_locked();
+        S.lock.unlock();
+        if (p2 != nullptr) {
+          acquirep(m, p2);
+          m->spinning = true;
+          S.nmspinning.fetch_add(1, std::memory_order_acq_rel);
         }
       }
       if (m->p != nullptr) continue;
