@@ -6,6 +6,8 @@ set -uo pipefail
 pkgs=(cmake ninja-build g++ python3 googletest libgtest-dev libbenchmark-dev)
 for leg in "$@"; do
   case $leg in
+    # Go: the twins of the benchmarks (bench/go), measured beside keel's on the host.
+    host) pkgs+=(golang-go) ;;
     windows-wine) pkgs+=(g++-mingw-w64-x86-64-posix wine wine64) ;;
     linux-arm64-qemu) pkgs+=(qemu-user g++-aarch64-linux-gnu libc6-dev-arm64-cross) ;;
   esac

@@ -655,6 +655,9 @@ TEST(runtime_exceptions, uncaught_exception_in_goroutine_is_fatal) {
 }
 
 // ---------------------------------------------------------------- deadlock
+// Death-test patterns must parse both as POSIX extended regexes and as
+// googletest's "simple" regexes (Windows builds): no groups, brackets or
+// counts; `.+` stands for the numbers.
 TEST(runtime_deadlock, all_asleep_is_fatal_with_dump) {
   EXPECT_EXIT(keel::run([] {
     Event never, never_main;

@@ -1,0 +1,3 @@
+module keel.bench/go
+
+go 1.19
