@@ -152,7 +152,8 @@ TEST(sync_sema, colliding_addresses_stay_independent) {
   std::atomic<int> woke_at[kAddrs][kPerAddr];
   for (auto& a : woke_at)
     for (auto& w : a) w.store(-1);
-  std::atomic<int> wakes{0};
+  std::atomic<int> seq{0};    // wake order, taken by each woken waiter
+  std::atomic<int> wakes{0};  // counted after woke_at is written, for the releaser to wait on
   bool ok = true;
   run_with_procs(2, [&] {
     keel::WaitGroup wg;
@@ -164,7 +165,8 @@ TEST(sync_sema, colliding_addresses_stay_independent) {
         wg.add(1);
         keel::go([&, a, k] {
           core::semacquire(&words[a * kStride], false, core::WaitReason::sema);
-          woke_at[a][k].store(wakes.fetch_add(1));
+          woke_at[a][k].store(seq.fetch_add(1));
+          wakes.fetch_add(1);
           wg.done();
         });
         ++parked;
