@@ -439,7 +439,10 @@ TEST(runtime_sched, lock_os_thread_keeps_thread_and_excludes_others) {
   std::atomic<int> others_ran{0};
   keel::run([&] {
     Event to_locked, to_pinger;
-    Latch done(1);
+    // Both the locked goroutine and the pinger count down: main must not
+    // return (and its stack, with these locals, go away) while the pinger
+    // still looks at `stop`.
+    Latch done(2);
     std::atomic<bool> stop{false};
     keel::go([&] {
       keel::lock_os_thread();
@@ -464,6 +467,7 @@ TEST(runtime_sched, lock_os_thread_keeps_thread_and_excludes_others) {
         if (stop.load()) break;
         to_locked.set();
       }
+      done.count_down();
     });
     // Busy bystanders: they must never run on the locked thread meanwhile.
     Latch bystanders(4);
