@@ -386,6 +386,14 @@ void startm(P* p, bool spinning) {
 // event; a spinner that finds work wakes the next, so the system ramps up
 // without a thundering herd).
 void wakep() {
+  // Dekker with findrunnable's delicate dance: we published work (a run
+  // queue store) and now read nmspinning; a spinner going idle decrements
+  // nmspinning and then reads the run queues. Without a full fence on both
+  // sides each can miss the other's store (store-load reordering, even on
+  // x86): the work sits in a queue while every other M sleeps (seen under
+  // TSan: sync.mutex.starvation_mode_serves_waiter hung with main in a
+  // busy P's queue, one P idle and no spinner).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   if (S.npidle.load(std::memory_order_acquire) == 0) return;
   int32_t zero = 0;
   if (S.nmspinning.load(std::memory_order_relaxed) != 0 ||
@@ -550,6 +558,7 @@ G* findrunnable(M* m) {
     if (m->spinning) {
       m->spinning = false;
       if (S.nmspinning.fetch_sub(1, std::memory_order_acq_rel) - 1 < 0) fatal("findrunnable: negative nmspinning");
+      std::atomic_thread_fence(std::memory_order_seq_cst);  // the other half of wakep's fence
       // The global queue too: goready and go() from a plain thread (no P)
       // put there and call wakep, which wakes nobody while we spin. Under
       // the lock: either their put is visible here, or their wakep comes
@@ -877,7 +886,12 @@ G* after_switch(M* m) {
         GStatus w = GStatus::waiting;
         gp->status.compare_exchange_strong(w, GStatus::runnable, std::memory_order_acq_rel);
         if (on_g0) return gp;
+        // After a direct switch another G is running here and may not
+        // yield for a long time: queue gp and let an idle P take it (without
+        // the wakep it sat behind a busy goroutine while a P idled — seen
+        // as a hang of sync.mutex.starvation_mode_serves_waiter under TSan).
         runqput(m->p, gp, true);
+        wakep();
       }
       return nullptr;
     }
@@ -892,6 +906,7 @@ G* after_switch(M* m) {
       gp->m = nullptr;
       gp->status.store(GStatus::runnable, std::memory_order_release);
       runqput(m->p, gp, false);
+      if (!on_g0) wakep();  // as above: behind a running G, an idle P should take it
       return nullptr;
     case M::Action::exit:
       gdestroy(m, gp);
