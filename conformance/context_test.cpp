@@ -22,13 +22,7 @@ namespace kc = keel::conformance;
 namespace os = keel::os;
 namespace core = keel::core;
 
-#if defined(__GNUC__)
-#define NOINLINE __attribute__((noinline))
-#elif defined(_MSC_VER)
-#define NOINLINE __declspec(noinline)
-#else
-#define NOINLINE
-#endif
+#define NOINLINE KC_NOINLINE
 
 // Under ThreadSanitizer every context is also a TSan fiber: a full TSan
 // thread state with a 1.2 MiB trace mapping, created and destroyed at ~0.6 ms
@@ -534,15 +528,6 @@ TEST(context_stack, per_context_size_honoured) {
   EXPECT_GT(used, 900.0);
 }
 
-namespace {
-NOINLINE int recurse_forever(int n) {
-  volatile char buf[512];
-  buf[0] = char(n);
-  if (n == 0x7fffffff) return buf[0];  // never: keeps the recursion finite to the compiler
-  return recurse_forever(n + 1) + buf[0];
-}
-}  // namespace
-
 TEST(context_stack, guard_page_faults) {
   core::Fiber probe;
   ASSERT_TRUE(probe.create([](void*) {}, nullptr, 1));
@@ -553,7 +538,7 @@ TEST(context_stack, guard_page_faults) {
         core::Fiber main;
         main.init_thread(0);
         Task t;
-        if (!t.start(&main, [](Task&) { recurse_forever(0); }, 7)) std::abort();
+        if (!t.start(&main, [](Task&) { kc::recurse_forever(0); }, 7)) std::abort();
         t.resume();
       },
       "");

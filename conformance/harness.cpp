@@ -275,6 +275,13 @@ class ResultWriter : public ::testing::EmptyTestEventListener {
 };
 
 }  // namespace
+
+KC_NOINLINE int recurse_forever(int n) {
+  volatile char buf[512];
+  buf[0] = char(n);
+  if (n == 0x7fffffff) return buf[0];  // never: keeps the recursion finite to the compiler
+  return recurse_forever(n + 1) + buf[0];
+}
 }  // namespace keel::conformance
 
 // Sanitizer defaults live in the binary, so a plain ctest run (no preset, no

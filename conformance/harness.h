@@ -10,6 +10,20 @@
 
 namespace keel::conformance {
 
+// Keep a function out of line (recursion and frame-shape tests need real
+// frames). The macro name is the harness's; each compiler spells it its way.
+#if defined(__GNUC__)
+#define KC_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define KC_NOINLINE __declspec(noinline)
+#else
+#define KC_NOINLINE
+#endif
+
+// Recurse with a 512-byte frame until the stack runs out (stack-overflow
+// tests). Defined in harness.cpp, out of line, so no caller can fold it.
+int recurse_forever(int n);
+
 // KEEL_TEST_TIMEOUT_MULTIPLIER (>= 1): emulators and sanitizers are slower,
 // so every gross upper bound in a test is multiplied by it. Never scale a
 // "never early" bound.

@@ -26,13 +26,7 @@ namespace kc = keel::conformance;
 namespace os = keel::os;
 namespace core = keel::core;
 
-#if defined(__GNUC__)
-#define NOINLINE __attribute__((noinline))
-#elif defined(_MSC_VER)
-#define NOINLINE __declspec(noinline)
-#else
-#define NOINLINE
-#endif
+#define NOINLINE KC_NOINLINE
 
 namespace {
 
@@ -695,21 +689,12 @@ TEST(runtime_deadlock, plain_thread_that_may_wake_prevents_report) {
 }
 
 // ------------------------------------------------------------ stack overflow
-namespace {
-NOINLINE int recurse_deep(int n) {
-  volatile char buf[512];
-  buf[0] = char(n);
-  if (n == 0x7fffffff) return buf[0];  // never: keeps the recursion finite to the compiler
-  return recurse_deep(n + 1) + buf[0];
-}
-}  // namespace
-
 TEST(runtime_goroutine, stack_overflow_is_fatal_with_creation_site) {
   // Through the whole runtime: the goroutine's stack comes from the pool, its
   // guard page (or canary) catches the overflow, and the message names the
   // goroutine and where go() was called.
   EXPECT_DEATH(keel::run([] {
-    keel::go([] { recurse_deep(0); });
+    keel::go([] { kc::recurse_forever(0); });
     for (;;) keel::gosched();
   }),
                "fatal error: goroutine 2 stack overflow\n"

@@ -21,13 +21,7 @@ namespace kc = keel::conformance;
 namespace os = keel::os;
 namespace core = keel::core;
 
-#if defined(__GNUC__)
-#define NOINLINE __attribute__((noinline))
-#elif defined(_MSC_VER)
-#define NOINLINE __declspec(noinline)
-#else
-#define NOINLINE
-#endif
+#define NOINLINE KC_NOINLINE
 
 namespace {
 
@@ -79,12 +73,6 @@ NOINLINE int scribble_down_to(const char* stop, int depth) {
   return scribble_down_to<Frame>(stop, depth + 1) + buf[Frame / 2];
 }
 
-NOINLINE int recurse_forever(int n) {
-  volatile char buf[512];
-  buf[0] = char(n);
-  if (n == 0x7fffffff) return buf[0];  // never: keeps the recursion finite to the compiler
-  return recurse_forever(n + 1) + buf[0];
-}
 
 }  // namespace
 
@@ -108,7 +96,7 @@ TEST(context_stack, overflow_message_names_goroutine) {
         if (!core::stack_get(nullptr, 0, &s) || !s.guarded) std::abort();
         Task t;
         t.fiber.set_site(kSiteFile, line);
-        if (!t.start_on(&main, s, [](Task&) { recurse_forever(0); }, 7)) std::abort();
+        if (!t.start_on(&main, s, [](Task&) { kc::recurse_forever(0); }, 7)) std::abort();
         t.resume();
       },
       ::testing::ExitedWithCode(2), overflow_regex(7, line));
