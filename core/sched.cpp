@@ -60,6 +60,14 @@ struct Sched {
   std::atomic<bool> paused{false};
   // Plain threads parked in gopark right now.
   std::atomic<int32_t> nthreads_blocked{0};
+  // Timers: the M (at most one) sleeping until the earliest timer of any P
+  // while every other M is idle (Go's netpoll(delay) sleeper), the deadline
+  // it sleeps until, and its note. timer_woken is true while a wakeup is on
+  // its way or nobody may be woken (see timer_sleep).
+  std::atomic<M*> timer_sleeper{nullptr};
+  std::atomic<int64_t> timer_sleep_until{0};
+  std::atomic<bool> timer_woken{true};
+  Note timer_note;
   // Every goroutine G ever made (they are reused, never freed), for dumps.
   Lock allglock;
   G* allgs = nullptr;
@@ -285,6 +293,7 @@ G* globrunqget_locked(P* p, int32_t max) noexcept {
 
 // ------------------------------------------------------------- Ps and Ms
 void checkdead_locked() noexcept;
+int64_t earliest_timer() noexcept;
 
 void pidleput_locked(P* p) noexcept {
   p->idle = true;
@@ -431,6 +440,8 @@ void handoffp(P* p) {
   pidleput_locked(p);
   checkdead_locked();
   S.lock.unlock();
+  // Its timers now sit on an idle P: someone must sleep until them.
+  if (const int64_t w = timers_next(p->timers)) timer_added(w);
 }
 
 // Park the M until startm hands it a P. False: woken without one (keel::run's
@@ -505,6 +516,83 @@ void pause_m(M* m) {
   S.lock.unlock();
 }
 
+// ------------------------------------------------------------------ timers
+// The earliest deadline over every P's heap; 0 when no timer is armed.
+int64_t earliest_timer() noexcept {
+  int64_t best = 0;
+  for (int32_t i = 0; i < S.nprocs; i++) {
+    const int64_t w = timers_next(S.allp[i].timers);
+    if (w != 0 && (best == 0 || w < best)) best = w;
+  }
+  return best;
+}
+
+// Run every P's due timers on this M (it holds a P).
+void run_all_timers(int64_t now) noexcept {
+  for (int32_t i = 0; i < S.nprocs; i++) {
+    const int64_t w = timers_next(S.allp[i].timers);
+    if (w != 0 && w <= now) timers_run(&S.allp[i], now);
+  }
+}
+
+// Leave the timer sleeper's wakeup protocol in its resting state: no waker
+// may deliver (timer_woken true) and the note holds no wakeup still to come.
+void timer_sleep_settle() noexcept {
+  // A waker that saw timer_woken false has committed to one wakeup: take it
+  // (it arrives promptly), so no wakeup lands on a later sleep's note.
+  if (S.timer_woken.exchange(true, std::memory_order_seq_cst)) S.timer_note.sleep();
+}
+
+// The M has given up its P and found nothing to run. If a timer is armed
+// and no other M sleeps for timers, sleep until the earliest one (Go sleeps
+// in netpoll(delay) for this), then take an idle P to run it on: true, with
+// m->p set. False: sleep as an idle M instead (stopm).
+//
+// Wakers (timer_added) and this sleeper form a Dekker pair: the waker
+// publishes its timer (TimerHeap::min_when), fences, then reads
+// timer_woken / timer_sleep_until; the sleeper stores timer_woken = false,
+// fences, then reads every heap's min_when. Either the sleeper sees the new
+// timer, or the waker sees a sleeper it must wake. A deadline earlier than
+// the one being slept for therefore never waits (Go #38860, #41699).
+bool timer_sleep(M* m) {
+  if (earliest_timer() == 0) return false;
+  if (S.paused.load(std::memory_order_acquire) && !m->is_m0) return false;
+  M* none = nullptr;
+  if (!S.timer_sleeper.compare_exchange_strong(none, m, std::memory_order_seq_cst)) return false;
+  for (;;) {
+    S.timer_note.clear();
+    S.timer_woken.store(false, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (m->is_m0 && S.main_done.load(std::memory_order_acquire)) break;
+    if (S.paused.load(std::memory_order_acquire) && !m->is_m0) break;
+    const int64_t until = earliest_timer();
+    if (until == 0) break;
+    S.timer_sleep_until.store(until, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // A waker that read the previous deadline may not have woken us for a
+    // timer earlier than `until`: look once more.
+    const int64_t again = earliest_timer();
+    if (again != until) {
+      timer_sleep_settle();
+      continue;
+    }
+    const int64_t now = os::nanotime();
+    if (until <= now) break;
+    const bool woke = S.timer_note.sleep_for(until - now);
+    if (!woke) timer_sleep_settle();
+    // Woken (a new earliest timer) or timed out: look again.
+  }
+  timer_sleep_settle();
+  S.timer_sleeper.store(nullptr, std::memory_order_seq_cst);
+  if (m->is_m0 && S.main_done.load(std::memory_order_acquire)) return false;
+  S.lock.lock();
+  P* p = pidleget_locked();
+  S.lock.unlock();
+  if (p == nullptr) return false;  // every P is busy: their Ms run their timers
+  acquirep(m, p);
+  return true;
+}
+
 // Find a runnable G, blocking until there is one. Returns with m->p set, or
 // null when keel::run's thread must return (main finished).
 G* findrunnable(M* m) {
@@ -516,6 +604,11 @@ G* findrunnable(M* m) {
       continue;
     }
     P* p = m->p;
+    // This P's timers that are due (one atomic load when none are).
+    if (const int64_t w = timers_next(p->timers); w != 0 && w <= os::nanotime()) {
+      timers_run(p, os::nanotime());
+      if (m->is_m0 && S.main_done.load(std::memory_order_acquire)) return nullptr;
+    }
     // Every 61st schedule, the global queue first, so a steady stream of
     // local work cannot starve it (Go's fairness rule).
     if (p->schedtick % 61 == 0 && S.runqsize.load(std::memory_order_relaxed) > 0) {
@@ -540,6 +633,13 @@ G* findrunnable(M* m) {
         S.nmspinning.fetch_add(1, std::memory_order_acq_rel);
       }
       if (G* gp = stealwork(m)) return gp;
+    }
+    // Other Ps' overdue timers (an idle P's timers have nobody else; a busy
+    // one's may sit behind a long-running goroutine). What they ready lands
+    // on this P.
+    if (earliest_timer() != 0) {
+      run_all_timers(os::nanotime());
+      if (G* gp = runqget(p)) return gp;
     }
     // Nothing: give the P back and sleep.
     S.lock.lock();
@@ -579,6 +679,8 @@ G* findrunnable(M* m) {
       }
       if (m->p != nullptr) continue;
     }
+    // Sleep until the earliest timer if nobody else does, else as idle.
+    if (timer_sleep(m)) continue;
     if (!stopm(m)) return nullptr;
   }
 }
@@ -759,6 +861,10 @@ void main_finished(G* gp) {
     }
   }
   S.lock.unlock();
+  // ... or sleeping until a timer: wake it (timer_sleep re-checks main_done).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (S.timer_sleeper.load(std::memory_order_seq_cst) == m0 && !S.timer_woken.exchange(true, std::memory_order_seq_cst))
+    S.timer_note.wakeup();
 }
 
 G* after_switch(M* m);
@@ -778,7 +884,11 @@ void finish_resume() {
 G* next_local(M* m) {
   if (m->lockedg != nullptr || S.paused.load(std::memory_order_relaxed)) return nullptr;
   P* p = m->p;
-  if ((p->schedtick + 1) % 61 == 0 && S.runqsize.load(std::memory_order_relaxed) != 0) return nullptr;
+  // Every 61st schedule through g0: the global queue's turn, and this P's
+  // timers get looked at even while its goroutines switch among themselves.
+  if ((p->schedtick + 1) % 61 == 0 &&
+      (S.runqsize.load(std::memory_order_relaxed) != 0 || timers_next(p->timers) != 0))
+    return nullptr;
   G* next = runqget(p);
   if (next != nullptr && next->lockedm != nullptr) {
     runqput(p, next, true);  // startlockedm is g0's job
@@ -1005,6 +1115,8 @@ void checkdead_locked() noexcept {
   if (S.runqsize.load(std::memory_order_relaxed) != 0) return;
   for (int32_t i = 0; i < S.nprocs; i++)
     if (!runqempty(&S.allp[i])) return;
+  // An armed timer will wake someone (Go's checkdead looks at timers too).
+  if (earliest_timer() != 0) return;
   const int64_t ngo = S.ngoroutines.load(std::memory_order_relaxed);
   const int32_t nthr = S.nthreads_blocked.load(std::memory_order_acquire);
   if (ngo == 0 && nthr == 0 && !S.main_goexited) return;  // nothing waits: idle, not dead
@@ -1174,6 +1286,48 @@ uint32_t fastrand() noexcept {
   x ^= x >> 27;
   *s = x;
   return uint32_t((x * 2685821657736338717ull) >> 32);
+}
+
+P* timer_home() noexcept {
+  M* m = getm();
+  if (m != nullptr && m->p != nullptr) return m->p;
+  // A plain thread (or an M between Ps): start the runtime if needed, and
+  // resume one paused by a finished keel::run, as go() does — otherwise
+  // nothing would ever run the timer.
+  ensure_started();
+  if (S.paused.load(std::memory_order_acquire)) {
+    S.lock.lock();
+    if (!S.run_active) S.paused.store(false, std::memory_order_release);
+    S.lock.unlock();
+  }
+  return &S.allp[fastrand() % uint32_t(S.nprocs)];
+}
+
+void timer_added(int64_t when) noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // Dekker with timer_sleep
+  if (S.timer_sleeper.load(std::memory_order_seq_cst) != nullptr) {
+    if (when < S.timer_sleep_until.load(std::memory_order_seq_cst) &&
+        !S.timer_woken.load(std::memory_order_relaxed) &&
+        !S.timer_woken.exchange(true, std::memory_order_seq_cst))
+      S.timer_note.wakeup();
+    return;
+  }
+  // Nobody sleeps for timers: get an M going (if a P is idle) that will
+  // run it or sleep until it; busy Ps look at their timers as they schedule.
+  wakep();
+}
+
+void goready_timer(G* gp) noexcept {
+  M* m = getm();
+  if (gp->is_thread || m == nullptr || m->p == nullptr) {
+    goready(gp);
+    return;
+  }
+  GStatus w = GStatus::waiting;
+  if (!gp->status.compare_exchange_strong(w, GStatus::runnable, std::memory_order_acq_rel))
+    fatal("goready_timer: the goroutine is not waiting");
+  runqput(m->p, gp, false);
+  wakep();
 }
 
 SchedStats sched_stats() noexcept {

@@ -17,6 +17,7 @@
 #include "core/note.h"
 #include "core/park.h"
 #include "core/stack_pool.h"
+#include "core/timer.h"
 #include "keel/go.h"
 
 namespace keel::core {
@@ -55,6 +56,7 @@ struct G {
   bool is_main = false;        // keel::run's main goroutine
   bool goexiting = false;      // goexit's unwind is on its way
   Note note;                   // thread G only
+  Timer timer;                 // keel::sleep_for's (a G sleeps at most once at a time)
   G* alllink = nullptr;        // allgs: every goroutine G ever made (never freed)
 };
 
@@ -94,6 +96,7 @@ struct alignas(64) P {
   G* gfree = nullptr;
   int32_t gfreecnt = 0;
   StackCache stacks;
+  TimerHeap timers;            // timers armed by goroutines running here
 };
 
 // Counters for tests and diagnostics (a snapshot; not all taken at once).
@@ -106,5 +109,17 @@ struct SchedStats {
   int32_t blocked_threads = 0;  // plain threads parked in gopark
 };
 SchedStats sched_stats() noexcept;
+
+// For core/timer.cpp. The P a timer armed now goes to: the caller's P, or
+// for a plain thread any P (starting or resuming the runtime, so that some M
+// will run it).
+P* timer_home() noexcept;
+// A timer became the earliest on its P at `when`: make sure some M will run
+// it on time — wake the M sleeping until a later deadline, or start one
+// (Go's wakeNetPoller).
+void timer_added(int64_t when) noexcept;
+// Ready a G from a timer: FIFO on the current P (timers that fire together
+// run in deadline order), unlike goready's runnext.
+void goready_timer(G* gp) noexcept;
 
 }  // namespace keel::core
