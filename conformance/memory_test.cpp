@@ -73,6 +73,29 @@ TEST(memory_decommit, recommit_is_zero_and_frees_resident) {
   }
 }
 
+TEST(memory_discard, stays_usable_reads_zero_and_frees_resident) {
+  const size_t size = 64 * kMiB;
+  auto* p = static_cast<unsigned char*>(os::mem_reserve(size));
+  ASSERT_NE(p, nullptr);
+  ASSERT_EQ(os::mem_commit(p, size), os::Error::ok);
+  std::memset(p, 0x5A, size);
+  const int64_t touched = os::resident_memory_bytes();
+  ASSERT_EQ(os::mem_discard(p, size), os::Error::ok);
+  const int64_t after = os::resident_memory_bytes();
+  // Still committed: readable (zero) and writable without a commit.
+  EXPECT_TRUE(all_zero(p, size)) << "discarded memory kept old contents";
+  p[0] = 1;
+  p[size - 1] = 2;
+  EXPECT_EQ(p[0] + p[size - 1], 3);
+  EXPECT_EQ(os::mem_discard(nullptr, os::page_size()), os::Error::invalid_argument);
+  EXPECT_EQ(os::mem_discard(p + 1, os::page_size()), os::Error::invalid_argument);
+  EXPECT_EQ(os::mem_release(p, size), os::Error::ok);
+  if (touched >= 0 && after >= 0) {
+    kc::record_metric("freed", double(touched - after) / kMiB, "MiB");
+    EXPECT_GT(touched - after, int64_t(32 * kMiB)) << "discard did not return resident memory";
+  }
+}
+
 TEST(memory_reserve, uncommitted_memory_faults) {
   auto* p = static_cast<volatile unsigned char*>(os::mem_reserve(kMiB));
   ASSERT_NE(p, nullptr);

@@ -38,6 +38,15 @@ struct Global {
   int n = 0;
   Chunk* partial = nullptr;
   int empty_chunks = 0;  // chunks with every slot free (at most one is kept)
+  // Scrubbed guarded stacks (their own reservations, pages dropped) kept for
+  // reuse: unmapping one and mapping + guarding the next costs three system
+  // calls and two mapping splits; a scrubbed one costs nothing resident and
+  // is reused as it is (measured: the 50k-goroutine timer storm spent a
+  // quarter of its CPU in mmap/mprotect/munmap). Plain new[] storage, never
+  // freed: g must stay usable during static destruction.
+  Stack* cold = nullptr;
+  int ncold = 0;
+  int capcold = 0;
   StackPoolStats stats;
 };
 Global g;  // constant-initialized: usable before and after main
@@ -133,15 +142,53 @@ void release_chunks(Chunk* list) noexcept {
   }
 }
 
+// Cold guarded stacks kept at most (a bound for targets with no mapping
+// budget, where every stack is guarded; on Linux the budget is lower).
+constexpr int kMaxCold = 16384;
+
+// Under g.mu: keep a scrubbed guarded stack for reuse. False: no room.
+bool put_cold(const Stack& s) noexcept {
+  if (g.ncold == g.capcold) {
+    if (g.capcold == kMaxCold) return false;
+    const int cap = g.capcold == 0 ? 256 : (g.capcold * 2 < kMaxCold ? g.capcold * 2 : kMaxCold);
+    auto* bigger = new (std::nothrow) Stack[size_t(cap)];
+    if (bigger == nullptr) return false;
+    for (int i = 0; i < g.ncold; ++i) bigger[i] = g.cold[i];
+    delete[] g.cold;
+    g.cold = bigger;
+    g.capcold = cap;
+  }
+  g.cold[g.ncold++] = s;
+  g.stats.cold = g.ncold;
+  return true;
+}
+
 // Stacks leaving the warm pool (or put back with a size the pool no longer
-// serves): own reservations are released; chunk slots are scrubbed —
-// contiguous slots of one chunk with one decommit/commit pair — and marked
-// free in their chunk. Called without g.mu.
+// serves): guarded stacks of the default size are scrubbed and kept cold
+// (others released); chunk slots are scrubbed — contiguous slots of one
+// chunk with one discard — and marked free in their chunk. Called without
+// g.mu.
 void retire(Stack* v, int n) noexcept {
   int m = 0;
   for (int i = 0; i < n; ++i) {
-    if (v[i].chunk == nullptr) stack_free(&v[i]);
-    else v[m++] = v[i];
+    if (v[i].chunk != nullptr) {
+      v[m++] = v[i];
+      continue;
+    }
+    // From the stack limit up: below it, a Windows guarded stack keeps
+    // PAGE_GUARD headroom for its overflow handler (os::stack_fault_arm),
+    // which a discard (decommit + commit) would turn into plain pages.
+    const size_t ps = os::page_size();
+    const uintptr_t from = reinterpret_cast<uintptr_t>(v[i].limit != nullptr ? v[i].limit : v[i].lo);
+    char* lo = reinterpret_cast<char*>((from + ps - 1) / ps * ps);
+    char* hi = static_cast<char*>(v[i].hi);
+    bool kept = false;
+    if (fits(v[i], default_stack_size()) && lo < hi && os::mem_discard(lo, size_t(hi - lo)) == os::Error::ok) {
+      LockGuard<Lock> l(g.mu);
+      kept = put_cold(v[i]);
+      if (kept) ++g.stats.scrubbed;
+    }
+    if (!kept) stack_free(&v[i]);
   }
   // Insertion sort by address (m <= StackCache::kCapacity).
   for (int i = 1; i < m; ++i) {
@@ -150,24 +197,16 @@ void retire(Stack* v, int n) noexcept {
     for (; j > 0 && v[j - 1].lo > s.lo; --j) v[j] = v[j - 1];
     v[j] = s;
   }
-  bool ok[StackCache::kCapacity > kBatch ? StackCache::kCapacity : kBatch];
   int scrubbed = 0;
   for (int i = 0; i < m;) {
     int j = i + 1;
     while (j < m && v[j].chunk == v[i].chunk && v[j].lo == v[j - 1].hi) ++j;
     char* lo = static_cast<char*>(v[i].lo);
     const size_t len = size_t(static_cast<char*>(v[j - 1].hi) - lo);
-    // Decommit frees the pages at once; the commit right after makes the
-    // range usable again (zero-filled on touch) and, on Linux, lets the
-    // range merge back into the chunk's mapping, so a scrubbed slot costs no
-    // mapping of its own. Should the commit fail, the slots are not usable:
-    // they are dropped (their chunk is then never released).
-    bool good = true;
-    if (os::mem_decommit(lo, len) == os::Error::ok) {
-      good = os::mem_commit(lo, len) == os::Error::ok;
-      if (good) scrubbed += j - i;
-    }
-    for (int k = i; k < j; ++k) ok[k] = good;
+    // Discard frees the pages at once and leaves the range usable (zero on
+    // touch) inside the chunk's one mapping. Should it fail, the slots are
+    // simply reused with their pages.
+    if (os::mem_discard(lo, len) == os::Error::ok) scrubbed += j - i;
     i = j;
   }
   if (m == 0) return;
@@ -176,7 +215,6 @@ void retire(Stack* v, int n) noexcept {
     LockGuard<Lock> l(g.mu);
     g.stats.scrubbed += scrubbed;
     for (int i = 0; i < m; ++i) {
-      if (!ok[i]) continue;
       auto* c = static_cast<Chunk*>(v[i].chunk);
       const size_t idx = size_t(static_cast<char*>(v[i].lo) - c->base) / c->slot;
       c->free_mask |= uint64_t(1) << idx;
@@ -254,6 +292,19 @@ int take_global(size_t size, Stack* out, int max) noexcept {
   {
     LockGuard<Lock> l(g.mu);
     got = take_warm(size, out, max, wrong, &nwrong);
+  }
+  if (nwrong > 0) retire(wrong, nwrong);
+  nwrong = 0;
+  if (got > 0) return got;
+  {
+    LockGuard<Lock> l(g.mu);
+    while (g.ncold > 0 && got < max) {
+      const Stack& s = g.cold[--g.ncold];
+      if (fits(s, size)) out[got++] = s;
+      else if (nwrong < kBatch) wrong[nwrong++] = s;
+      else { ++g.ncold; break; }
+    }
+    g.stats.cold = g.ncold;
   }
   if (nwrong > 0) retire(wrong, nwrong);
   if (got > 0) return got;
@@ -341,6 +392,17 @@ void stack_pool_trim() noexcept {
     }
     if (k == 0) break;
     retire(v, k);
+  }
+  // Cold guarded stacks go back to the OS too (their mapping budget with them).
+  for (;;) {
+    Stack s;
+    {
+      LockGuard<Lock> l(g.mu);
+      if (g.ncold == 0) break;
+      s = g.cold[--g.ncold];
+      g.stats.cold = g.ncold;
+    }
+    stack_free(&s);
   }
   Chunk* dead = nullptr;
   {

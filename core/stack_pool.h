@@ -16,10 +16,12 @@
 // spills and refills in batches from a global pool under a lock. The global
 // pool keeps at most kWarmStacks free stacks as they are ("warm": their
 // touched pages stay resident, so reuse is cheap); beyond that the oldest
-// are scrubbed — their pages decommitted and recommitted, so they cost
-// nothing resident — and go back to their chunk (guarded stacks are
-// released to the OS instead, which also frees their budget). A chunk whose
-// stacks are all free and scrubbed is released; one spare is kept.
+// are scrubbed — their pages discarded (os::mem_discard), so they cost
+// nothing resident — and go back to their chunk; guarded stacks are kept
+// scrubbed on a cold list (up to 16384; beyond, released to the OS) and
+// reused before a new one is mapped. A chunk whose stacks are all free and
+// scrubbed is released; one spare is kept. stack_pool_trim releases the
+// cold stacks too.
 //
 // A stack handed out has its canary written (one word at its lowest
 // address): a parked goroutine costs about two resident pages, the canary
@@ -63,6 +65,7 @@ void stack_cache_flush(StackCache* c) noexcept;
 
 struct StackPoolStats {
   int64_t warm = 0;             // free stacks kept as they are in the global pool
+  int64_t cold = 0;             // scrubbed guarded stacks kept for reuse
   int64_t chunks = 0;           // chunks reserved now
   int64_t chunk_bytes = 0;      // their reserved bytes
   int64_t chunk_free = 0;       // free (scrubbed) chunk slots

@@ -184,6 +184,11 @@ Error mem_commit(void* p, size_t size) noexcept;
 // Return the pages to the reserved state: contents discarded, resident memory
 // freed, any access faults until committed again.
 Error mem_decommit(void* p, size_t size) noexcept;
+// Drop the contents and resident memory of committed pages but keep them
+// committed and accessible: the next touch reads zero. One cheap call, no
+// change to the process's mappings (the stack pool scrubs free stacks with
+// it, often).
+Error mem_discard(void* p, size_t size) noexcept;
 // Make pages inaccessible for good (a guard page): every access faults, not
 // only the first (Windows PAGE_GUARD is one-shot, so ports use no-access).
 Error mem_guard(void* p, size_t size) noexcept;

@@ -55,6 +55,20 @@ Error mem_decommit(void* p, size_t size) noexcept {
   return remap_inaccessible(p, size);
 }
 
+Error mem_discard(void* p, size_t size) noexcept {
+  if (!aligned(p, size)) return Error::invalid_argument;
+#if defined(__linux__)
+  // Private anonymous memory: the pages go at once and read as zero after,
+  // and the mapping is untouched (no split, nothing for vm.max_map_count).
+  return madvise(p, size, MADV_DONTNEED) == 0 ? Error::ok : Error::no_resources;
+#else
+  // Darwin's MADV_DONTNEED keeps contents and MADV_FREE frees lazily: map
+  // fresh zero pages over the range instead (Darwin has no mapping limit).
+  void* r = mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  return r == p ? Error::ok : Error::no_resources;
+#endif
+}
+
 Error mem_guard(void* p, size_t size) noexcept {
   if (!aligned(p, size)) return Error::invalid_argument;
   return remap_inaccessible(p, size);

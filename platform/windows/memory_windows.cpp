@@ -92,6 +92,15 @@ Error mem_decommit(void* p, size_t size) noexcept {
   return VirtualFree(p, size, MEM_DECOMMIT) ? Error::ok : from_last_error();
 }
 
+Error mem_discard(void* p, size_t size) noexcept {
+  if (!page_range(p, size)) return Error::invalid_argument;
+  // MEM_RESET keeps the contents' fate unspecified and the working set
+  // untouched; decommit and commit again frees the pages at once and reads
+  // zero after — the contract. No mapping limit to mind on Windows.
+  if (!VirtualFree(p, size, MEM_DECOMMIT)) return from_last_error();
+  return VirtualAlloc(p, size, MEM_COMMIT, PAGE_READWRITE) == p ? Error::ok : from_last_error();
+}
+
 Error mem_guard(void* p, size_t size) noexcept {
   if (!page_range(p, size)) return Error::invalid_argument;
   // PAGE_GUARD is one-shot (the first access clears it and raises
