@@ -605,8 +605,8 @@ G* findrunnable(M* m) {
     }
     P* p = m->p;
     // This P's timers that are due (one atomic load when none are).
-    if (const int64_t w = timers_next(p->timers); w != 0 && w <= os::nanotime()) {
-      timers_run(p, os::nanotime());
+    if (const int64_t w = timers_next(p->timers); w != 0) {
+      timers_run(p, os::nanotime());  // returns at once when none is due
       if (m->is_m0 && S.main_done.load(std::memory_order_acquire)) return nullptr;
     }
     // Every 61st schedule, the global queue first, so a steady stream of

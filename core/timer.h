@@ -47,8 +47,12 @@ struct Timer {
 };
 
 struct TimerHeap {
+  struct Entry {
+    int64_t when;  // == t->when, kept here so sifting never dereferences t
+    Timer* t;
+  };
   Lock lock;
-  std::vector<Timer*> heap;            // 4-ary min-heap by `when`
+  std::vector<Entry> heap;             // 4-ary min-heap by `when`
   std::atomic<int64_t> min_when{0};    // heap[0]->when, 0 when empty: read without the lock
 };
 
