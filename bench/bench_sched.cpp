@@ -1,6 +1,6 @@
 // Issue 6 scheduler benchmarks, each the twin of a Go benchmark in
-// bench/go/sched_test.go (same shape), run side by side by
-// bench/compare_sched.sh:
+// bench/go/sched_test.go or bench/go/runtime_test.go (same shape), run side
+// by side by ci/bench-compare.sh:
 //  - spawn+join: go() one goroutine that calls done(), wait() for it — the
 //    latency of creating, running, ending and joining one goroutine;
 //  - gosched ping-pong: two goroutines each calling gosched() in a loop; one
