@@ -3,6 +3,9 @@
 //  - the raw platform/arch switch (registers + FP control words, the same
 //    keel_context_switch core::fiber_switch is built on): the floor of
 //    gosched ping-pong on one P;
+//  - the same switch without the FP control words (x86_64 SysV,
+//    floor_switch_x86_64_sysv.S), as Go switches goroutines: what the FP
+//    words cost;
 //  - ucontext swapcontext (Linux glibc: also a sigprocmask syscall per switch);
 //  - a std::mutex + condition_variable hand-off between two OS threads is
 //    BM_floor_condvar_pingpong in floor_park.cpp.
@@ -39,6 +42,33 @@ static void BM_floor_raw_switch_roundtrip(benchmark::State& st) {
   core::stack_free(&s);
 }
 BENCHMARK(BM_floor_raw_switch_roundtrip);
+
+#if defined(__x86_64__) && !defined(_WIN32)
+extern "C" void keel_floor_switch_nofp(arch::Context* from, const arch::Context* to) noexcept;
+namespace {
+using SwitchFn = void (*)(arch::Context*, const arch::Context*) noexcept;
+arch::Context g_v_main, g_v_other;
+SwitchFn g_v_switch;
+void variant_entry(void*) {
+  for (;;) g_v_switch(&g_v_other, &g_v_main);
+}
+template <SwitchFn Fn>
+void switch_variant(benchmark::State& st) {
+  core::Stack s;
+  if (!core::stack_alloc(&s)) {
+    st.SkipWithError("no stack");
+    return;
+  }
+  g_v_switch = Fn;
+  const arch::ContextStack cs{s.lo, s.hi, s.reserved_lo};
+  keel_context_make(&g_v_other, &cs, variant_entry, nullptr);
+  for (auto _ : st) Fn(&g_v_main, &g_v_other);
+  core::stack_free(&s);
+}
+}  // namespace
+static void BM_floor_raw_switch_nofp_roundtrip(benchmark::State& st) { switch_variant<keel_floor_switch_nofp>(st); }
+BENCHMARK(BM_floor_raw_switch_nofp_roundtrip);
+#endif
 
 #if defined(__linux__) && defined(__GLIBC__)
 namespace {
