@@ -25,6 +25,7 @@ import time
 SYSTEMS = ("keel", "go", "fiber", "floor")
 TITLES = {"keel": "keel", "go": "Go", "fiber": "Boost.Fiber", "floor": "floor"}
 DASH = "—"
+ABSENT = "not written yet"  # the why of a benchmark no binary has
 
 
 # --------------------------------------------------------------- the table
@@ -129,7 +130,7 @@ class Runner:
         if not os.access(self.bins[binary], os.X_OK):
             return None, f"{os.path.basename(self.bins[binary])} not built"
         if not self.exists(binary, cell.filter):
-            return None, f"no benchmark matches {cell.filter} (not written yet?)"
+            return None, ABSENT
         env = dict(os.environ)
         if binary == "go":
             cmd = [self.bins["go"], "-test.run", "^$", "-test.bench", cell.filter,
@@ -242,11 +243,12 @@ def main():
     ap.add_argument("--quick", action="store_true", help="3 rounds, 0.1 s per benchmark, heavy rows once")
     ap.add_argument("--rounds", type=int, help="rounds (default 5, --quick 3)")
     ap.add_argument("--only", default="", help="only the rows whose name matches this regex")
+    ap.add_argument("--benchtime", help="seconds per Google Benchmark / go test run (default 0.5, --quick 0.1)")
     ap.add_argument("--timeout", type=int, default=300, help="seconds per run")
     ap.add_argument("--meta", default="{}", help="JSON object added to the report (build info)")
     args = ap.parse_args()
     rounds = args.rounds or (3 if args.quick else 5)
-    args.benchtime = "0.1" if args.quick else "0.5"
+    args.benchtime = args.benchtime or ("0.1" if args.quick else "0.5")
     heavy_rounds = min(rounds, 1 if args.quick else 3)
 
     rows = [r for r in read_rows(args.rows) if re.search(args.only, r.name)]
@@ -290,6 +292,7 @@ def main():
               "keel/floor (min–max)", "target"]
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     footnotes = []
+    absent = []  # benchmarks that do not exist (yet): one note for all
     for i, row in enumerate(rows):
         med = {}
         for s in SYSTEMS:
@@ -302,6 +305,11 @@ def main():
             why = notes.get((i, s))
             if row.cells[s].skip:
                 txt = f"n/a ({row.cells[s].skip})"
+            elif med[s] is None and why == ABSENT:
+                txt = f"{DASH} (not yet)"
+                name = f"{TITLES[s]} {row.cells[s].filter}"
+                if name not in absent:
+                    absent.append(name)
             elif med[s] is None and why:
                 if why not in footnotes:
                     footnotes.append(why)
@@ -326,13 +334,15 @@ def main():
         })
 
     mode = "quick" if args.quick else "full"
-    lines = [f"Mode {mode}: {rounds} rounds ({heavy_rounds} for the heavy rows), "
+    lines = [f"Mode {mode}: {rounds} round(s) ({heavy_rounds} for the heavy rows), "
              f"{args.benchtime} s per benchmark, alternating keel, Go, Boost.Fiber, floor; took {took / 60:.1f} min. "
              "Medians over rounds; ratios are per round (keel/other in the same round), median (min–max): "
              "below 1 means keel is faster / smaller.", ""]
     lines += md
-    if footnotes or runner.absent:
+    if footnotes or runner.absent or absent:
         lines.append("")
+    if absent:
+        lines.append("- not yet: no benchmark matches " + ", ".join(f"`{a}`" for a in absent))
     for s, why in runner.absent.items():
         lines.append(f"- {TITLES[s]} column empty: {why}")
     for n, why in enumerate(footnotes, 1):
