@@ -46,6 +46,14 @@ class Cell:
             return
         words = self.text.split()
         self.filter = words[0]
+        if not self.filter.startswith("^"):
+            # A plain name: itself, with Google Benchmark's suffixes
+            # (/real_time, /threads:N, /iterations:N ...) or, for Go, the
+            # exact (sub-)benchmark.
+            if system == "go":
+                self.filter = "/".join(f"^{part}$" for part in self.filter.split("/"))
+            else:
+                self.filter = f"^{self.filter}(/.*)?$"
         for w in words[1:]:
             k, sep, v = w.partition("=")
             if not sep:
@@ -307,7 +315,7 @@ def main():
                 txt = f"n/a ({row.cells[s].skip})"
             elif med[s] is None and why == ABSENT:
                 txt = f"{DASH} (not yet)"
-                name = f"{TITLES[s]} {row.cells[s].filter}"
+                name = f"{TITLES[s]} {row.cells[s].text.split()[0]}"
                 if name not in absent:
                     absent.append(name)
             elif med[s] is None and why:
