@@ -22,9 +22,10 @@ jobs=${KEEL_BENCH_JOBS:-2}
 ci/install-deps.sh bench || echo "bench-compare: could not install everything; missing columns will say so" >&2
 
 echo "=== build (Release, $build)" >&2
+mkdir -p "$build"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKEEL_BUILD_CONFORMANCE=OFF -DKEEL_INSTALL=OFF \
-  -DKEEL_BUILD_BENCH=ON -DKEEL_BENCH_FIBER=ON >"$build.configure.log" 2>&1 ||
-  { cat "$build.configure.log" >&2; exit 1; }
+  -DKEEL_BUILD_BENCH=ON -DKEEL_BENCH_FIBER=ON >"$build/configure.log" 2>&1 ||
+  { cat "$build/configure.log" >&2; exit 1; }
 cmake --build "$build" -j "$jobs" >&2
 
 fiber_reason=""
