@@ -4,15 +4,14 @@
 //  - contended Mutex: a batch of 10,000 lock/++/unlock split over 1, 4 or 16
 //    goroutines (items/s = lock/unlock pairs per second);
 //  - WaitGroup fan-out: add(N), spawn N goroutines that each done(), wait();
-//  - uncontended lock/unlock on one goroutine (and on a plain thread, beside
-//    std::mutex as the floor);
-//  - contended Mutex between plain threads, beside std::mutex.
+//  - uncontended lock/unlock on one goroutine (and on a plain thread);
+//  - contended Mutex between plain threads.
+// The std::mutex floors are in bench/floor/floor_park.cpp (keel-bench-floor).
 // Numbers only: nothing here gates CI. The Ps default to the CPU count
 // (KEEL_MAXPROCS overrides), as Go's GOMAXPROCS.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <mutex>
 
 #include <keel/keel.h>
 
@@ -85,7 +84,6 @@ void BM_mutex_uncontended_thread(benchmark::State& st) {
   }
 }
 BENCHMARK_TEMPLATE(BM_mutex_uncontended_thread, keel::Mutex);
-BENCHMARK_TEMPLATE(BM_mutex_uncontended_thread, std::mutex);
 
 template <class M>
 struct Shared {
@@ -106,6 +104,5 @@ void BM_mutex_contended_threads(benchmark::State& st) {
   }
 }
 BENCHMARK_TEMPLATE(BM_mutex_contended_threads, keel::Mutex)->ThreadRange(1, 8)->UseRealTime();
-BENCHMARK_TEMPLATE(BM_mutex_contended_threads, std::mutex)->ThreadRange(1, 8)->UseRealTime();
 
 }  // namespace

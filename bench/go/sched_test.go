@@ -1,5 +1,5 @@
 // Go twins of bench/bench_sched.cpp (run side by side by
-// bench/compare_sched.sh):
+// ci/bench-compare.sh):
 //
 //	BenchmarkSpawnJoin: go one goroutine that calls Done, Wait for it.
 //	BenchmarkGoschedPingPong: two goroutines each calling runtime.Gosched in
