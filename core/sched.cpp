@@ -45,6 +45,11 @@ struct Sched {
   G* gfree = nullptr;                   // dead Gs with stacks (lock)
   std::atomic<int32_t> ngfree{0};    // read without the lock as a hint
   std::atomic<int64_t> ngoroutines{0};
+  // The most goroutines alive at once in this one-second epoch and the last
+  // (gfput keeps that many dead Gs with their stacks).
+  std::atomic<int64_t> gpeak{0};
+  int64_t gpeak_prev = 0;          // (lock)
+  int64_t gpeak_epoch = 0;         // nanotime() the epoch began (lock)
   std::atomic<uint64_t> goidgen{0};
   std::atomic<uint64_t> midgen{0};
   std::atomic<uint64_t> nsteals{0};     // successful steals (diagnostics)
@@ -686,7 +691,36 @@ G* findrunnable(M* m) {
 }
 
 // Free list of dead Gs (their stacks stay mapped: the next go() reuses them).
+//
+// How many keep their stacks: as many as were alive at once in the last
+// second or two, and at least kGfreeWithStacks. A program that just ran 50k
+// goroutines is likely to run 50k again (a storm of spawns reusing warm
+// stacks costs no page faults and no discards — measured: the timer storm's
+// CPU fell from 2x Go's to 1.1x); one that peaked earlier gives the stacks
+// of Gs that die now back to the pool, which keeps a few warm and scrubs
+// the rest. When keel::run's main returns, the list is trimmed to
+// kGfreeWithStacks at once (trim_gfree), so a finished burst of 10^6
+// goroutines does not stay resident. (Go keeps freed stacks until its
+// scavenger returns them, minutes later; keel has no scavenger yet.)
 constexpr int32_t kGfreeWithStacks = 1024;
+
+void note_live(int64_t n) noexcept {
+  int64_t peak = S.gpeak.load(std::memory_order_relaxed);
+  while (n > peak && !S.gpeak.compare_exchange_weak(peak, n, std::memory_order_relaxed)) {
+  }
+}
+
+// Under S.lock: how many dead Gs may keep their stacks now.
+int64_t gfree_stack_cap_locked(int64_t now) noexcept {
+  if (now - S.gpeak_epoch > 1'000'000'000) {
+    S.gpeak_prev = S.gpeak.load(std::memory_order_relaxed);
+    S.gpeak.store(S.ngoroutines.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    S.gpeak_epoch = now;
+  }
+  const int64_t peak = std::max(S.gpeak.load(std::memory_order_relaxed), S.gpeak_prev);
+  return std::max<int64_t>(kGfreeWithStacks, peak);
+}
+
 void gfput(P* p, G* gp) {
   gp->schedlink = p->gfree;
   p->gfree = gp;
@@ -705,7 +739,11 @@ void gfput(P* p, G* gp) {
       batch = g1;
       n++;
     }
-    if (S.ngfree.load(std::memory_order_relaxed) + n > kGfreeWithStacks) {
+    const int64_t now = os::nanotime();
+    S.lock.lock();
+    const int64_t cap = gfree_stack_cap_locked(now);
+    S.lock.unlock();
+    if (S.ngfree.load(std::memory_order_relaxed) + n > cap) {
       for (G* g1 = batch; g1 != nullptr; g1 = g1->schedlink) {
         if (!g1->fiber.stack().valid()) continue;
         Stack st = g1->fiber.release_stack();
@@ -722,6 +760,34 @@ void gfput(P* p, G* gp) {
     }
     S.lock.unlock();
   }
+}
+
+// keel::run's main returned: dead Gs beyond kGfreeWithStacks on the global
+// list give their stacks back now, and the peak is forgotten (Gs dying from
+// now on keep at most kGfreeWithStacks stacks). See gfput.
+void trim_gfree(P* p) {
+  S.lock.lock();
+  S.gpeak.store(0, std::memory_order_relaxed);
+  S.gpeak_prev = 0;
+  S.gpeak_epoch = os::nanotime();
+  G* list = S.gfree;
+  const int32_t n = S.ngfree.load(std::memory_order_relaxed);
+  S.gfree = nullptr;
+  S.ngfree.store(0, std::memory_order_relaxed);
+  S.lock.unlock();
+  if (list == nullptr) return;
+  G* tail = nullptr;
+  int32_t i = 0;
+  for (G* g1 = list; g1 != nullptr; tail = g1, g1 = g1->schedlink, i++) {
+    if (i < kGfreeWithStacks || !g1->fiber.stack().valid()) continue;
+    Stack st = g1->fiber.release_stack();
+    stack_put(p != nullptr ? &p->stacks : nullptr, &st);
+  }
+  S.lock.lock();
+  tail->schedlink = S.gfree;
+  S.gfree = list;
+  S.ngfree.fetch_add(n, std::memory_order_relaxed);
+  S.lock.unlock();
 }
 
 G* gfget(P* p, size_t stack_size) {
@@ -848,6 +914,9 @@ void main_finished(G* gp) {
   }
   S.paused.store(true, std::memory_order_release);
   S.main_done.store(true, std::memory_order_release);
+  S.lock.unlock();
+  trim_gfree(getm()->p);
+  S.lock.lock();
   // keel::run's thread may be asleep among the idle Ms: take it out and wake
   // it without a P so it returns.
   M* m0 = S.m0;
@@ -1407,7 +1476,7 @@ void go_commit(GoSlot slot, GoFn fn, const char* file, uint32_t line) noexcept {
   gp->waitreason = core::WaitReason::none;
   gp->goexiting = false;
   gp->is_main = false;
-  S.ngoroutines.fetch_add(1, std::memory_order_relaxed);
+  core::note_live(S.ngoroutines.fetch_add(1, std::memory_order_relaxed) + 1);
   gp->status.store(core::GStatus::runnable, std::memory_order_release);
   // The callable's constructor may have parked: ask again which P we are on.
   M* m = core::getm();
