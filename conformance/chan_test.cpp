@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -630,6 +631,27 @@ TEST(select_fairness, two_ready_cases_uniform) {
   EXPECT_NEAR(share, 0.5, 0.02);
   kc::record_metric("selects", n, "");
   kc::record_metric("first_share", share, "");
+}
+
+// Four always-ready cases on four channels: a biased poll-order permutation
+// would show up as an uneven share.
+TEST(select_fairness, four_ready_cases_uniform) {
+  const int n = kFairnessSelects;
+  int counts[4] = {0, 0, 0, 0};
+  run_with_procs(1, [&] {
+    keel::Chan<int> c[4] = {keel::Chan<int>(1), keel::Chan<int>(1), keel::Chan<int>(1), keel::Chan<int>(1)};
+    for (auto& ch : c) ch.send(0);
+    auto refill = [&](int i) { return [&c, i](std::optional<int>) { c[i].send(0); }; };
+    for (int i = 0; i < n; ++i) {
+      const int k = keel::select(keel::on_recv(c[0], refill(0)), keel::on_recv(c[1], refill(1)),
+                                 keel::on_recv(c[2], refill(2)), keel::on_recv(c[3], refill(3)));
+      counts[k]++;
+    }
+  });
+  for (int k = 0; k < 4; ++k) {
+    EXPECT_NEAR(double(counts[k]) / n, 0.25, 0.02) << "case " << k;
+    kc::record_metric("share_" + std::to_string(k), double(counts[k]) / n, "");
+  }
 }
 
 TEST(select_default, never_blocks) {

@@ -4,6 +4,7 @@
 #include "core/chan.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -280,6 +281,8 @@ bool chan_close(hchan* c) noexcept {
 
 namespace {
 
+static_assert(std::is_trivially_destructible_v<ChanWaiter>);
+
 // Per-select scratch: up to kInline cases live in the selecting frame, more
 // on the heap.
 constexpr int kInline = 8;
@@ -334,27 +337,38 @@ int chan_select(SelectCase* cases, int n, bool block, bool* ok) noexcept {
   }
   if (n > 0xffff) core::fatal("select: too many cases");
 
+  // Scratch for the orders; the waiters (pass 2 only) are constructed there,
+  // so a select that finds a ready case pays nothing for them.
   uint16_t inline_order[2 * kInline];
-  ChanWaiter inline_waiters[kInline];
+  alignas(ChanWaiter) unsigned char inline_waiters[kInline * sizeof(ChanWaiter)];
   std::unique_ptr<uint16_t[]> heap_order;
-  std::unique_ptr<ChanWaiter[]> heap_waiters;
+  std::unique_ptr<unsigned char[]> heap_waiters;
   uint16_t* pollorder = inline_order;
-  ChanWaiter* waiters = inline_waiters;
+  unsigned char* waiter_mem = inline_waiters;
   if (n > kInline) {
     heap_order.reset(new uint16_t[2 * static_cast<size_t>(n)]);
-    heap_waiters.reset(new ChanWaiter[static_cast<size_t>(n)]);
+    // operator new[] of unsigned char is aligned for any fundamental type.
+    heap_waiters.reset(new unsigned char[static_cast<size_t>(n) * sizeof(ChanWaiter)]);
     pollorder = heap_order.get();
-    waiters = heap_waiters.get();
+    waiter_mem = heap_waiters.get();
   }
   uint16_t* lockorder = pollorder + n;
 
   // Poll order: a uniformly random permutation of the non-nil cases (inside-
   // out Fisher-Yates), so among ready cases each is equally likely to be the
   // first found. Nil channels are never ready and never waited on: left out.
+  // One fastrand seeds a splitmix64 stream for the swaps (a call per case
+  // was measurable), and a multiply-shift replaces the modulo (Lemire).
+  uint64_t rng = core::fastrand();
   int norder = 0;
   for (int i = 0; i < n; ++i) {
     if (cases[i].c == nullptr) continue;
-    const int j = static_cast<int>(core::fastrand() % static_cast<uint32_t>(norder + 1));
+    rng += 0x9e3779b97f4a7c15ull;
+    uint64_t z = rng;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    const int j = static_cast<int>(((z >> 32) * static_cast<uint64_t>(norder + 1)) >> 32);
     pollorder[norder] = pollorder[j];
     pollorder[j] = static_cast<uint16_t>(i);
     ++norder;
@@ -367,10 +381,14 @@ int chan_select(SelectCase* cases, int n, bool block, bool* ok) noexcept {
   // Lock order: by channel address, a global order every select and every
   // single-channel operation agree with, so two selects over the same
   // channels cannot deadlock. The same channel in several cases ends up
-  // adjacent and is locked once.
-  std::copy(pollorder, pollorder + norder, lockorder);
-  std::sort(lockorder, lockorder + norder,
-            [cases](uint16_t a, uint16_t b) { return std::less<hchan*>()(cases[a].c, cases[b].c); });
+  // adjacent and is locked once. Insertion sort: selects are small.
+  auto addr = [cases](uint16_t i) { return reinterpret_cast<uintptr_t>(cases[i].c); };
+  for (int k = 0; k < norder; ++k) {
+    const uint16_t v = pollorder[k];
+    int m = k;
+    for (; m > 0 && addr(lockorder[m - 1]) > addr(v); --m) lockorder[m] = lockorder[m - 1];
+    lockorder[m] = v;
+  }
 
   sellock(cases, lockorder, norder);
 
@@ -428,9 +446,10 @@ int chan_select(SelectCase* cases, int n, bool block, bool* ok) noexcept {
   // locked, so no completer sees a partial registration.
   SelectState st;
   G* self = core::getg();
+  auto* waiters = reinterpret_cast<ChanWaiter*>(waiter_mem);
   for (int k = 0; k < norder; ++k) {
     const int i = lockorder[k];
-    ChanWaiter* w = &waiters[i];
+    ChanWaiter* w = ::new (&waiters[i]) ChanWaiter;  // trivially destructible: never destroyed
     w->g = self;
     w->elem = cases[i].elem;
     w->sel = &st;
