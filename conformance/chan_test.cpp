@@ -482,7 +482,7 @@ TEST(chan_nonblocking, plain_thread_try_send_wakes_parked_receiver) {
 
 TEST(chan_payload, move_only_everywhere) {
   int sum = 0;
-  bool kept = false;
+  bool kept = false, moved = false;
   run_with_procs(2, [&] {
     keel::Chan<std::unique_ptr<int>> unbuf(0), buf(2);
     keel::go([unbuf] {
@@ -499,8 +499,13 @@ TEST(chan_payload, move_only_everywhere) {
     keel::select(keel::on_recv(buf, [&](std::optional<std::unique_ptr<int>> v) { sum += **v; }),
                  keel::on_send(nobody, std::move(mine)));
     kept = mine != nullptr && *mine == 5;
+    // A winning send case moves the value out of the caller's object.
+    keel::select(keel::on_send(buf, std::move(mine)), keel::on_send(nobody, std::make_unique<int>(0)));
+    moved = mine == nullptr;
+    sum += **buf.try_recv();
   });
-  EXPECT_EQ(sum, 55 + 100 + 200);
+  EXPECT_TRUE(moved) << "the chosen send case did not take the value";
+  EXPECT_EQ(sum, 55 + 100 + 200 + 5);
   EXPECT_TRUE(kept);
 }
 
