@@ -846,6 +846,38 @@ TEST(select_duplicate, same_channel_in_several_cases) {
   EXPECT_GT(counts[2], 350);
 }
 
+// More cases than the select keeps inline (8): its scratch goes to the heap.
+// Non-blocking over 12 ready cases (each chosen), then blocking, woken by
+// the 11th, with no waiter left behind.
+TEST(select_many, twelve_cases) {
+  int counts[12] = {};
+  int woken_by = -1;
+  std::optional<int> got;
+  bool parked = false;
+  run_with_procs(2, [&] {
+    std::vector<keel::Chan<int>> c;
+    for (int i = 0; i < 12; ++i) c.emplace_back(1);
+    auto on = [&](int i) { return keel::on_recv(c[i], [&got](std::optional<int> v) { got = v; }); };
+    for (auto& ch : c) ch.send(0);
+    for (int r = 0; r < 1200; ++r) {
+      const int k = keel::select(on(0), on(1), on(2), on(3), on(4), on(5), on(6), on(7), on(8), on(9), on(10), on(11));
+      counts[k]++;
+      c[k].send(0);
+    }
+    for (auto& ch : c) ch.recv();  // all empty again
+    keel::go([&parked, ch = c[10]] {
+      parked = wait_receivers(ch, 1);
+      ch.send(1011);
+    });
+    woken_by = keel::select(on(0), on(1), on(2), on(3), on(4), on(5), on(6), on(7), on(8), on(9), on(10), on(11));
+    for (auto& ch : c) EXPECT_EQ(waiters(ch).receivers, 0u);
+  });
+  EXPECT_TRUE(parked);
+  EXPECT_EQ(woken_by, 10);
+  EXPECT_EQ(got, 1011);
+  for (int k = 0; k < 12; ++k) EXPECT_GT(counts[k], 40) << "case " << k << " (expected ~100 of 1200)";
+}
+
 // No cases and no default: blocks forever; the deadlock report says so.
 TEST(select_empty, blocks_forever_deadlock) {
   EXPECT_EXIT(keel::run([] { keel::select(); }), ::testing::ExitedWithCode(2),
