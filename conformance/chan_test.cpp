@@ -348,6 +348,72 @@ TEST(chan_close, range_for_ends_at_close) {
   for (int i = 0; i < 100; ++i) EXPECT_EQ(got[i], i);
 }
 
+// close racing with running senders (plain and select) and receivers: a
+// value whose send returned was received exactly once; a value whose send
+// threw was never received. Several rounds, capacities 0 and 4.
+TEST(chan_close, racing_senders_and_receivers_exactly_once) {
+#if defined(KEEL_TSAN_ENABLED)
+  constexpr int kRounds = 20;
+#else
+  constexpr int kRounds = 100;
+#endif
+  constexpr int kSenders = 8, kReceivers = 4, kPerSender = 1000;
+  int64_t lost = 0, dup = 0, ghost = 0, sent_total = 0, threw_total = 0;
+  run_with_procs(4, [&] {
+    for (int round = 0; round < kRounds; ++round) {
+      keel::Chan<int> ch(round % 2 == 0 ? 0 : 4), other(0);
+      std::vector<std::atomic<int>> received(kSenders * kPerSender);
+      std::vector<uint8_t> outcome(kSenders * kPerSender, 0);  // 1 sent, 2 threw
+      keel::WaitGroup wg;
+      wg.add(kSenders + kReceivers);
+      for (int s = 0; s < kSenders; ++s)
+        keel::go([&, s] {
+          for (int i = 0; i < kPerSender; ++i) {
+            const int v = s * kPerSender + i;
+            try {
+              if (s % 2 == 0) {
+                ch.send(v);
+              } else {
+                keel::select(keel::on_send(ch, v), keel::on_recv(other));
+              }
+              outcome[v] = 1;
+            } catch (const keel::channel_closed&) {
+              for (int j = i; j < kPerSender; ++j) outcome[s * kPerSender + j] = 2;
+              break;
+            }
+          }
+          wg.done();
+        });
+      for (int r = 0; r < kReceivers; ++r)
+        keel::go([&] {
+          for (int v : ch) received[v].fetch_add(1);
+          wg.done();
+        });
+      busy_for(int64_t(keel::core::fastrand() % 100) * 1000);  // close within 0-100 us
+      ch.close();
+      wg.wait();
+      for (int v = 0; v < kSenders * kPerSender; ++v) {
+        const int n = received[v].load();
+        if (outcome[v] == 1) {
+          ++sent_total;
+          if (n == 0) ++lost;
+          if (n > 1) ++dup;
+        } else {
+          ++threw_total;
+          if (n != 0) ++ghost;
+        }
+      }
+    }
+  });
+  EXPECT_EQ(lost, 0) << "sends that returned but were never received";
+  EXPECT_EQ(dup, 0) << "values received twice";
+  EXPECT_EQ(ghost, 0) << "values received although their send threw";
+  EXPECT_GT(threw_total, 0) << "the close never raced a sender";
+  kc::record_metric("rounds", kRounds, "");
+  kc::record_metric("sent", double(sent_total), "");
+  kc::record_metric("threw", double(threw_total), "");
+}
+
 // ================================================================ many to many
 
 namespace {
