@@ -563,7 +563,9 @@ TEST(chan_payload, move_only_everywhere) {
     // select: receive a unique_ptr; a losing send case keeps its value.
     auto mine = std::make_unique<int>(5);
     keel::Chan<std::unique_ptr<int>> nobody(0);
-    keel::select(keel::on_recv(buf, [&](std::optional<std::unique_ptr<int>> v) { sum += **v; }),
+    keel::select(keel::on_recv(buf, [&](std::optional<std::unique_ptr<int>> v) {
+                   if (v && *v) sum += **v;
+                 }),
                  keel::on_send(nobody, std::move(mine)));
     kept = mine != nullptr && *mine == 5;
     // A winning send case moves the value out of the caller's object.
@@ -587,7 +589,9 @@ TEST(chan_payload, not_default_constructible) {
     });
     for (Counted c : ch) sum += c.v;
     buf.send(Counted(100));
-    keel::select(keel::on_recv(buf, [&](std::optional<Counted> c) { sum += c->v; }));
+    keel::select(keel::on_recv(buf, [&](std::optional<Counted> c) {
+      if (c) sum += c->v;
+    }));
   });
   EXPECT_EQ(sum, 145);
   EXPECT_EQ(Counted::live.load(), 0) << "a value was leaked or destroyed twice";
