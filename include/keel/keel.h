@@ -1,7 +1,9 @@
 // keel — a Go-style runtime for C++20. This header includes the whole public
-// API: goroutines (go.h) and goroutine-aware synchronisation (sync.h).
+// API: goroutines (go.h), goroutine-aware synchronisation (sync.h), channels
+// and select (chan.h).
 #pragma once
 
+#include "keel/chan.h"
 #include "keel/go.h"
 #include "keel/sync.h"
 #include "keel/version.h"
