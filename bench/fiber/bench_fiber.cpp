@@ -126,6 +126,7 @@ void BM_fiber_skynet_1m(benchmark::State& st) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   st.counters["rss_per_goroutine"] = double(ru.ru_maxrss * 1024 - r0) / 1'111'111.0;
+  st.counters["peak_rss_MiB"] = double(ru.ru_maxrss) / 1024.0;  // as keel's and Go's skynet report it
 }
 BENCHMARK(BM_fiber_skynet_1m)->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(1);
 
