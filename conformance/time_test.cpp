@@ -24,6 +24,7 @@
 #include "core/sched.h"
 #include "core/timer.h"
 #include "platform/os.h"
+#include "platform/tsan_annotations.h"  // KEEL_TSAN_ENABLED: the TSan scaling below
 
 namespace kc = keel::conformance;
 namespace core = keel::core;
