@@ -71,9 +71,18 @@ struct CxaGlobals {
   unsigned int uncaught;
 };
 // Not inlined, so no caller can keep a thread's TLS address across a switch
-// (llvm#98479): every switch asks the thread it is on now.
+// (llvm#98479): every switch asks the thread it is on now. The address is
+// fixed for the thread's life, so it is looked up once per thread and then
+// read from our own thread-local (a call through the PLT into the C++
+// runtime on every switch cost ~4% of a gosched round trip).
 KEEL_NOINLINE CxaGlobals* cxa_globals() noexcept {
-  return reinterpret_cast<CxaGlobals*>(__cxxabiv1::__cxa_get_globals());
+  static thread_local CxaGlobals* cached = nullptr;
+  CxaGlobals* g = cached;
+  if (g == nullptr) {
+    g = reinterpret_cast<CxaGlobals*>(__cxxabiv1::__cxa_get_globals());
+    cached = g;
+  }
+  return g;
 }
 #endif
 

@@ -400,6 +400,12 @@ void startm(P* p, bool spinning) {
 // event; a spinner that finds work wakes the next, so the system ramps up
 // without a thundering herd).
 void wakep() {
+  // With one P held by the caller there is nobody to wake: skip the fence
+  // (most of a gosched round trip's wakep cost on one P).
+  if (S.nprocs == 1) {
+    M* m = getm();
+    if (m != nullptr && m->p != nullptr) return;
+  }
   // Dekker with findrunnable's delicate dance: we published work (a run
   // queue store) and now read nmspinning; a spinner going idle decrements
   // nmspinning and then reads the run queues. Without a full fence on both
