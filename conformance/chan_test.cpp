@@ -673,7 +673,7 @@ TEST(chan_nil, recv_blocks_forever_deadlock) {
   }),
               ::testing::ExitedWithCode(2),
               "fatal error: all goroutines are asleep - deadlock!\n\n"
-              "goroutine 1 .waiting, chan receive, .* ms. created at .*chan_test.cpp:");
+              "goroutine 1 .waiting, chan receive .nil chan., .* ms. created at .*chan_test.cpp:");
 }
 
 TEST(chan_nil, send_blocks_forever_deadlock) {
@@ -683,7 +683,7 @@ TEST(chan_nil, send_blocks_forever_deadlock) {
   }),
               ::testing::ExitedWithCode(2),
               "fatal error: all goroutines are asleep - deadlock!\n\n"
-              "goroutine 1 .waiting, chan send, .* ms. created at .*chan_test.cpp:");
+              "goroutine 1 .waiting, chan send .nil chan., .* ms. created at .*chan_test.cpp:");
 }
 
 // ================================================================ select

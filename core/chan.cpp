@@ -180,7 +180,7 @@ size_t chan_cap(const hchan* c) noexcept { return c->dataqsiz; }
 ChanStatus chan_send(hchan* c, void* elem, bool block) noexcept {
   if (c == nullptr) {
     if (!block) return ChanStatus::would_block;
-    park_forever(WaitReason::chan_send);
+    park_forever(WaitReason::chan_send_nil);
   }
   c->lock.lock();
   if (c->closed) {
@@ -215,7 +215,7 @@ ChanStatus chan_send(hchan* c, void* elem, bool block) noexcept {
 ChanStatus chan_recv(hchan* c, void* dst, bool block) noexcept {
   if (c == nullptr) {
     if (!block) return ChanStatus::would_block;
-    park_forever(WaitReason::chan_recv);
+    park_forever(WaitReason::chan_recv_nil);
   }
   c->lock.lock();
   // A closed channel has no waiting senders (close woke them all), so the

@@ -26,6 +26,8 @@ enum class WaitReason : uint8_t {
   once,           // keel::Once::call (another caller runs f)
   chan_send,
   chan_recv,
+  chan_send_nil,  // a send on the nil channel: blocks forever
+  chan_recv_nil,
   select,
   select_no_cases,
   sleep,

@@ -1226,6 +1226,8 @@ const char* wait_reason_string(WaitReason r) noexcept {
     case WaitReason::once: return "sync.Once.Do";
     case WaitReason::chan_send: return "chan send";
     case WaitReason::chan_recv: return "chan receive";
+    case WaitReason::chan_send_nil: return "chan send (nil chan)";
+    case WaitReason::chan_recv_nil: return "chan receive (nil chan)";
     case WaitReason::select: return "select";
     case WaitReason::select_no_cases: return "select (no cases)";
     case WaitReason::sleep: return "sleep";
