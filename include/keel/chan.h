@@ -347,10 +347,12 @@ detail::DefaultCase<std::decay_t<F>> on_default(F&& f = {}) {
 
 template <class... Cases>
 int select(Cases&&... cases) {
-  constexpr int kArgs = static_cast<int>(sizeof...(Cases));
-  constexpr int kDefaults = (0 + ... + (detail::case_t<Cases>::is_default ? 1 : 0));
+  // static: the layout lambda below uses them without capturing (clang
+  // rejects an uncaptured local constexpr in an array bound; GCC accepts).
+  static constexpr int kArgs = static_cast<int>(sizeof...(Cases));
+  static constexpr int kDefaults = (0 + ... + (detail::case_t<Cases>::is_default ? 1 : 0));
   static_assert(kDefaults <= 1, "keel::select: at most one on_default");
-  constexpr int kComm = kArgs - kDefaults;
+  static constexpr int kComm = kArgs - kDefaults;
   // Argument position of each communication case, and of the default.
   constexpr auto layout = [] {
     struct {
