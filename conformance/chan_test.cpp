@@ -18,12 +18,16 @@
 #include <keel/keel.h>
 
 #include "conformance/harness.h"
+#include "conformance/runtime_support.h"
 #include "core/chan.h"
 #include "core/park.h"
 #include "platform/os.h"
 #include "platform/tsan_annotations.h"  // KEEL_TSAN_ENABLED
 
 namespace kc = keel::conformance;
+using kc::busy_for;
+using kc::run_with_procs;
+using kc::spin_until;
 namespace core = keel::core;
 namespace os = keel::os;
 
@@ -39,29 +43,6 @@ constexpr int kOrderedMessages = 2'000;
 #else
 constexpr int kOrderedMessages = 20'000;
 #endif
-
-template <class F>
-void run_with_procs(int n, F&& body) {
-  keel::set_maxprocs(n);
-  keel::run(std::forward<F>(body));
-}
-
-// Poll pred, letting other goroutines run between polls. False on timeout.
-template <class P>
-bool spin_until(P pred, int64_t timeout_ns) {
-  const int64_t deadline = os::nanotime() + timeout_ns;
-  while (!pred()) {
-    if (os::nanotime() > deadline) return false;
-    keel::gosched();
-  }
-  return true;
-}
-
-// Stay busy (yielding) for ns, so other goroutines get every chance to run.
-void busy_for(int64_t ns) {
-  const int64_t end = os::nanotime() + ns;
-  while (os::nanotime() < end) keel::gosched();
-}
 
 template <class T>
 core::ChanWaiterCounts waiters(const keel::Chan<T>& ch) {

@@ -18,12 +18,16 @@
 #include <keel/keel.h>
 
 #include "conformance/harness.h"
+#include "conformance/runtime_support.h"
 #include "core/park.h"
 #include "core/sema.h"
 #include "platform/os.h"
 #include "platform/tsan_annotations.h"
 
 namespace kc = keel::conformance;
+using kc::busy_for;
+using kc::run_with_procs;
+using kc::spin_until;
 namespace core = keel::core;
 namespace os = keel::os;
 
@@ -40,33 +44,6 @@ constexpr int kWaitGroupGoroutines = 2'000;
 constexpr int kMutexIncrements = 100'000;
 constexpr int kWaitGroupGoroutines = 10'000;
 #endif
-
-// Run body as the main goroutine with n Ps (each test is its own process, so
-// the setting applies; a second keel::run in one process keeps the first's).
-template <class F>
-void run_with_procs(int n, F&& body) {
-  keel::set_maxprocs(n);
-  keel::run(std::forward<F>(body));
-}
-
-// Poll pred, letting other goroutines run between polls (on a plain thread,
-// gosched yields the thread). False if timeout_ns passed first.
-template <class P>
-bool spin_until(P pred, int64_t timeout_ns) {
-  const int64_t deadline = os::nanotime() + timeout_ns;
-  while (!pred()) {
-    if (os::nanotime() > deadline) return false;
-    keel::gosched();
-  }
-  return true;
-}
-
-// Keep running (and yielding) for ns: the caller stays busy without blocking
-// its thread, so other goroutines on other Ps can run meanwhile.
-void busy_for(int64_t ns) {
-  const int64_t end = os::nanotime() + ns;
-  while (os::nanotime() < end) keel::gosched();
-}
 
 void spin_ns(int64_t ns) {
   const int64_t end = os::nanotime() + ns;

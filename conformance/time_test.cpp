@@ -21,12 +21,14 @@
 #include <keel/time.h>
 
 #include "conformance/harness.h"
+#include "conformance/runtime_support.h"
 #include "core/sched.h"
 #include "core/timer.h"
 #include "platform/os.h"
 #include "platform/tsan_annotations.h"  // KEEL_TSAN_ENABLED: the TSan scaling below
 
 namespace kc = keel::conformance;
+using kc::run_with_procs;
 namespace core = keel::core;
 namespace os = keel::os;
 using namespace std::chrono_literals;
@@ -42,12 +44,6 @@ constexpr int kHeapTimers = 100'000;
 constexpr int kRaceRounds = 10'000;
 constexpr int kSleepers = 5'000;
 #endif
-
-template <class F>
-void run_with_procs(int n, F&& body) {
-  keel::set_maxprocs(n);
-  keel::run(std::forward<F>(body));
-}
 
 // min(scaled(ns), cap): a gross bound that must still come before `cap`
 // (the far deadline a missed wakeup would wait for).
