@@ -607,6 +607,37 @@ TEST(chan_plain_thread, thread_to_goroutine_and_back) {
 }
 
 // Channels work between plain threads with no goroutine anywhere.
+// Plain threads that parked in keel (each gets a per-thread G) and then
+// exit, many times: the per-thread state must go cleanly. On mingw-w64 a
+// thread_local destructor runs on already freed storage (core/tls.h); before
+// keel worked around it, this corrupted the heap under Wine. The heap churn
+// afterwards makes a corruption crash here rather than somewhere later.
+TEST(chan_plain_thread, threads_that_parked_then_exited_leave_heap_intact) {
+  constexpr int kThreads = 64;
+  int64_t sum = 0;
+  run_with_procs(2, [&] {
+    keel::Chan<int> ch(0);
+    std::vector<std::thread> ts;
+    std::atomic<int64_t> got{0};
+    for (int i = 0; i < kThreads; ++i) {
+      ts.emplace_back([ch, &got] {
+        auto v = ch.recv();  // parks this thread on its note until a goroutine sends
+        if (v) got.fetch_add(*v);
+      });
+    }
+    for (int i = 1; i <= kThreads; ++i) ch.send(i);
+    for (auto& t : ts) t.join();
+    sum = got.load();
+  });
+  EXPECT_EQ(sum, int64_t(kThreads) * (kThreads + 1) / 2);
+  std::vector<std::string> churn;
+  for (int i = 0; i < 20'000; ++i) {
+    churn.emplace_back(64 + i % 200, 'x');
+    if (churn.size() > 500) churn.erase(churn.begin(), churn.begin() + 250);
+  }
+  EXPECT_FALSE(churn.empty());
+}
+
 TEST(chan_plain_thread, threads_without_runtime) {
   constexpr int kN = 2'000;
   keel::Chan<int> ch(0), done(0);

@@ -7,6 +7,7 @@
 #include "core/note.h"
 #include "core/spin.h"
 #include "core/thread_waiter.h"
+#include "core/tls.h"
 #include "platform/os.h"
 
 namespace keel::core {
@@ -15,12 +16,16 @@ constexpr int kActiveSpin = 4;
 constexpr int kActiveSpinCount = 30;
 constexpr int64_t kStarveNs = 1'000'000;
 
+// Destroyed with its thread, except on mingw (core/tls.h): there its
+// destructor would run on freed storage, so the semaphore is leaked.
 struct WaiterSlot {
   ThreadWaiter w;
   bool ready = false;
+#if KEEL_TLS_DTORS
   ~WaiterSlot() {
     if (ready) os::sema_destroy(w.sema);
   }
+#endif
 };
 
 void wait_forever(ThreadWaiter* w) noexcept {

@@ -16,6 +16,7 @@
 #include "core/fatal.h"
 #include "core/spin.h"
 #include "core/stack.h"
+#include "core/tls.h"
 #include "platform/os.h"
 #include "platform/tsan_annotations.h"
 
@@ -90,9 +91,14 @@ thread_local M* t_m = nullptr;
 KEEL_NOINLINE M* getm() noexcept { return t_m; }
 KEEL_NOINLINE void setm(M* m) noexcept { t_m = m; }
 
+// The thread G goes with its thread — except on mingw, whose thread_local
+// destructors run on freed storage (core/tls.h): there it is leaked, and the
+// holder stays trivially destructible so no destructor is registered at all.
 struct ThreadGHolder {
   G* g = nullptr;
+#if KEEL_TLS_DTORS
   ~ThreadGHolder() { delete g; }
+#endif
 };
 thread_local ThreadGHolder t_threadg;
 KEEL_NOINLINE G* thread_g() noexcept {
