@@ -57,10 +57,17 @@ struct Suspended {
   islot::Slot* slot;
 };
 
-struct AutoFini {
-  ~AutoFini() { interrupt_thread_fini(); }
-};
-thread_local AutoFini t_auto_fini;
+// A registered thread's slot is released at its exit through FLS, handed
+// the slot itself: a thread_local destructor would run after mingw's emutls
+// freed t_slot (win::thread_exit_slot).
+void release_slot(islot::Slot* s) noexcept;
+void WINAPI release_slot_at_exit(void* s) noexcept {
+  if (s != nullptr) release_slot(static_cast<islot::Slot*>(s));
+}
+unsigned long slot_exit_fls() noexcept {
+  static const unsigned long slot = win::thread_exit_slot(&release_slot_at_exit);
+  return slot;
+}
 
 void pause_round(int round) noexcept {
   if (round < 64) YieldProcessor();
@@ -112,6 +119,14 @@ bool lock_for_release() noexcept {
     if (islot::ld(&g_exit_holds) != 0) return false;
     pause_round(round);
   }
+}
+
+void release_slot(islot::Slot* s) noexcept {
+  const bool locked = lock_for_release();
+  const HANDLE h = reinterpret_cast<HANDLE>(s->os_handle);
+  islot::release(s);
+  if (locked) unlock_suspend();
+  CloseHandle(h);
 }
 
 void exit_hook() { win::interrupt_lock_for_exit(); }
@@ -301,18 +316,15 @@ Error interrupt_thread_init() noexcept {
     return Error::no_resources;
   }
   t_slot = s;
-  (void)&t_auto_fini;  // odr-use: constructs it, so its destructor runs at thread exit
+  win::thread_exit_set(slot_exit_fls(), s);
   return Error::ok;
 }
 
 void interrupt_thread_fini() noexcept {
   islot::Slot* s = t_slot;
   if (s == nullptr) return;
-  const bool locked = lock_for_release();
-  const HANDLE h = reinterpret_cast<HANDLE>(s->os_handle);
-  islot::release(s);
-  if (locked) unlock_suspend();
-  CloseHandle(h);
+  win::thread_exit_set(slot_exit_fls(), nullptr);  // released here, not again at exit
+  release_slot(s);
   t_slot = nullptr;
 }
 

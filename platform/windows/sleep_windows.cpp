@@ -46,13 +46,16 @@ TimerKind timer_kind() noexcept {
   return kind;
 }
 
+// The thread's waitable timer, closed at thread exit through FLS (not a
+// thread_local destructor: see win::thread_exit_slot).
 struct ThreadTimer {
   HANDLE h = nullptr;
-  ~ThreadTimer() {
-    if (h != nullptr) CloseHandle(h);
-  }
 };
 thread_local ThreadTimer thread_timer;
+
+void WINAPI close_thread_timer(void* h) noexcept {
+  if (h != nullptr) CloseHandle(static_cast<HANDLE>(h));
+}
 
 // Longest single wait. The loop in sleep_ns covers longer sleeps; this keeps
 // "now + due time" far from overflow inside the OS (or Wine), where a wrapped
@@ -62,7 +65,11 @@ constexpr int64_t kMaxWait100ns = 24LL * 3600 * 10'000'000;  // one day
 // Block for about ns (> 0). Never shorter than the OS allows, but the OS may
 // still wake a little early relative to QPC: the caller re-checks nanotime().
 void wait_once(int64_t ns) noexcept {
-  if (thread_timer.h == nullptr) thread_timer.h = create_timer(timer_kind());
+  if (thread_timer.h == nullptr) {
+    thread_timer.h = create_timer(timer_kind());
+    static const unsigned long slot = win::thread_exit_slot(&close_thread_timer);
+    if (thread_timer.h != nullptr) win::thread_exit_set(slot, thread_timer.h);
+  }
   if (HANDLE h = thread_timer.h) {
     LARGE_INTEGER due;
     due.QuadPart = -ns_to_100ns_ceil(ns, kMaxWait100ns);  // negative = relative

@@ -19,6 +19,7 @@
 #include <new>
 
 #include "platform/os.h"
+#include "platform/windows/win_internal.h"
 
 namespace keel::os {
 
@@ -93,14 +94,16 @@ size_t default_stack_reserve() noexcept {
 
 // GetCurrentThread() is a pseudo-handle meaning "the caller" wherever it is
 // used, so it cannot be handed to another thread. Duplicate a real one once
-// per thread and close it when the thread exits.
+// per thread and close it when the thread exits (through FLS, not a
+// thread_local destructor: see win::thread_exit_slot).
 struct SelfHandle {
   HANDLE h = nullptr;
-  ~SelfHandle() {
-    if (h != nullptr) CloseHandle(h);
-  }
 };
 thread_local SelfHandle self_handle;
+
+void WINAPI close_self_handle(void* h) noexcept {
+  if (h != nullptr) CloseHandle(static_cast<HANDLE>(h));
+}
 
 }  // namespace
 
@@ -148,6 +151,8 @@ Thread thread_self() noexcept {
     if (DuplicateHandle(GetCurrentProcess(), GetCurrentThread(), GetCurrentProcess(), &h, 0,
                         FALSE, DUPLICATE_SAME_ACCESS)) {
       self_handle.h = h;
+      static const unsigned long slot = win::thread_exit_slot(&close_self_handle);
+      win::thread_exit_set(slot, h);
     }
   }
   Thread t;
@@ -157,6 +162,14 @@ Thread thread_self() noexcept {
 }
 
 uint64_t thread_id() noexcept { return GetCurrentThreadId(); }
+
+namespace win {
+unsigned long thread_exit_slot(ThreadExitFn fn) noexcept { return FlsAlloc(fn); }
+
+void thread_exit_set(unsigned long slot, void* value) noexcept {
+  if (slot != FLS_OUT_OF_INDEXES) FlsSetValue(slot, value);
+}
+}  // namespace win
 
 void thread_yield() noexcept { SwitchToThread(); }
 
